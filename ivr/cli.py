@@ -1,0 +1,100 @@
+"""The ``ivr`` command line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from ivr.errors import MenuError
+
+DEFAULT_MENU = "menus/12333.json"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ivr")
+def main() -> None:
+    """A 12333-style hotline: a JSON menu served as TwiML, with a local voice simulator."""
+
+
+@main.command()
+@click.argument("menus", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON Lines instead of text.")
+@click.option("--strict", is_flag=True, help="Fail on warnings as well as on errors.")
+def validate(menus: tuple[Path, ...], as_json: bool, strict: bool) -> None:
+    """Check menu files and report every problem with its location."""
+    from ivr.menu.checks import check_menu
+    from ivr.menu.loader import load_menu
+    from ivr.services.registry import default_registry
+
+    failed = False
+    for path in menus:
+        try:
+            menu = load_menu(path)
+        except MenuError as exc:
+            failed = True
+            problems = exc.problems
+            nodes = None
+        else:
+            problems = [p for p in check_menu(menu, default_registry()) if p.severity == "warning"]
+            nodes = len(menu.nodes)
+            failed = failed or (strict and bool(problems))
+        for p in problems:
+            if as_json:
+                click.echo(json.dumps({"file": str(path), **p.__dict__}, ensure_ascii=False))
+            else:
+                click.echo(p.located(str(path)), err=p.severity == "error")
+        if not as_json:
+            errors = sum(p.severity == "error" for p in problems)
+            warnings = len(problems) - errors
+            if nodes is not None:
+                click.echo(f"{path}: ok, {nodes} nodes, {warnings} warning(s)")
+            else:
+                click.echo(f"{path}: {errors} error(s)", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the schema to this file instead of printing it.")
+@click.option("--check", is_flag=True, help="Exit 1 if the output file differs from the schema the code defines.")
+def schema(output: Path | None, check: bool) -> None:
+    """Print or write the menu language's JSON Schema."""
+    from ivr.schema import schema_text
+
+    text = schema_text()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            click.echo(f"{output} is out of date; run: ivr schema -o {output}", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date")
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("menu", default=DEFAULT_MENU, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--keys", default=None, help='Answers for each prompt, separated by spaces; "-" is silence.')
+@click.option("--language", default=None, help="Start the call in this language (e.g. en-US).")
+def demo(menu: Path, keys: str | None, language: str | None) -> None:
+    """Run a scripted call through the menu and print what the caller hears and presses."""
+    from ivr.demo import DEMO_KEYS, run_demo
+
+    try:
+        code = run_demo(menu, shlex.split(keys) if keys is not None else DEMO_KEYS, language)
+    except MenuError as exc:
+        for p in exc.problems:
+            click.echo(p.located(exc.source), err=True)
+        sys.exit(1)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

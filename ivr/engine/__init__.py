@@ -1,0 +1,26 @@
+"""The sans-I/O call-flow engine: events in, actions out.
+
+Nothing in this package does I/O, reads a clock, or imports Flask, Twilio, a
+database or a speech engine.  See :class:`Engine`.
+"""
+
+from ivr.engine.actions import Action, Gather, Hangup, Invoke, Part, Record, Say, SayAs, Transfer, Waiting, Words
+from ivr.engine.core import Engine, Step
+from ivr.engine.events import (
+    CallStarted,
+    Digits,
+    Event,
+    HungUp,
+    NoInput,
+    RecordingDone,
+    ServiceDone,
+    ServiceFailed,
+    TransferDone,
+)
+from ivr.engine.state import CallState
+
+__all__ = [
+    "Action", "CallStarted", "CallState", "Digits", "Engine", "Event", "Gather", "Hangup", "HungUp",
+    "Invoke", "NoInput", "Part", "Record", "RecordingDone", "Say", "SayAs", "ServiceDone", "ServiceFailed",
+    "Step", "Transfer", "TransferDone", "Waiting", "Words",
+]

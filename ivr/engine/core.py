@@ -1,0 +1,339 @@
+"""The call-flow engine: (menu, state, event) in, (actions, new state) out.
+
+Modelled on h11: no I/O, no clock, no globals.  The menu document is the
+transition table; :meth:`Engine.send` is a pure step.  Adapters (the web
+service, the simulator, tests) do the talking, the timing and the storing.
+
+Caller mistakes (wrong keys, silence, nonsense digits from a forged request)
+are handled by the menu's dialog rules and never raise.  An event that cannot
+happen in the call's state is the adapter's mistake: :class:`EngineUsageError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+from ivr.engine.actions import Action, Gather, Hangup, Invoke, Record, Say, Transfer
+from ivr.engine.events import (
+    CallStarted,
+    Digits,
+    Event,
+    HungUp,
+    NoInput,
+    RecordingDone,
+    ServiceDone,
+    ServiceFailed,
+    TransferDone,
+)
+from ivr.engine.speech import render
+from ivr.engine.state import CallState
+from ivr.errors import EngineUsageError, StaleStateError
+from ivr.menu.model import (
+    HangupNode,
+    InputNode,
+    LanguageNode,
+    Menu,
+    MenuNode,
+    MessageNode,
+    NewPasswordRule,
+    Prompt,
+    ServiceNode,
+    TransferNode,
+    VoicemailNode,
+)
+
+__all__ = ["Engine", "Step", "MAX_HOPS", "TRIVIAL_PASSWORDS", "CONFIRM_KEY", "REENTER_KEY"]
+
+MAX_HOPS = 64
+"""Nodes passed through in one step without waiting; a guard, as the checks forbid such loops."""
+
+TRIVIAL_PASSWORDS = frozenset({"000000", "123456"})
+CONFIRM_KEY = "1"
+REENTER_KEY = "2"
+_KEYS = frozenset("0123456789*#")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one event led to: actions for the adapter, and the call's new state."""
+
+    actions: tuple[Action, ...]
+    state: CallState
+
+
+class Engine:
+    """Runs calls through one menu.  Holds no call's state; safe to share."""
+
+    def __init__(self, menu: Menu) -> None:
+        self.menu = menu
+
+    # -- public API -----------------------------------------------------
+
+    def start(self, event: CallStarted) -> Step:
+        """Answer a new call: the state for it and the first prompt."""
+        menu = self.menu
+        language = event.language if event.language in menu.languages else menu.default_language
+        assert language is not None
+        state = CallState(
+            menu_id=menu.id,
+            menu_version=menu.version,
+            node=menu.start,
+            awaiting="digits",
+            language=language,
+            vars={"caller": event.caller, "language": language},
+        )
+        out: list[Action] = []
+        state = self._enter(state, menu.start, out)
+        return Step(tuple(out), state)
+
+    def send(self, state: CallState, event: Event) -> Step:
+        """Feed one event for a call in ``state``; get the actions and the new state."""
+        self.check_state(state)
+        out: list[Action] = []
+        if isinstance(event, HungUp):
+            return Step((), state.evolve(awaiting="ended"))
+        if isinstance(event, CallStarted):
+            raise EngineUsageError("the call has already started; use Engine.start for a new call")
+        expected = {
+            "digits": (Digits, NoInput),
+            "confirm": (Digits, NoInput),
+            "service": (ServiceDone, ServiceFailed),
+            "transfer": (TransferDone,),
+            "recording": (RecordingDone,),
+            "ended": (),
+        }[state.awaiting]
+        if not isinstance(event, expected):
+            raise EngineUsageError(
+                f"{type(event).__name__} cannot happen while the call awaits {state.awaiting} at node {state.node!r}"
+            )
+        if isinstance(event, NoInput) or (isinstance(event, Digits) and event.digits == ""):
+            state = self._retry(state, "no_input", out)
+        elif isinstance(event, Digits):
+            state = self._digits(state, event.digits, out)
+        elif isinstance(event, ServiceDone):
+            state = self._service_done(state, event, out)
+        elif isinstance(event, ServiceFailed):
+            state = self._service_failed(state, out)
+        elif isinstance(event, TransferDone):
+            state = self._transfer_done(state, event.status, out)
+        elif isinstance(event, RecordingDone):
+            variables = dict(state.vars, recording_url=event.url, recording_seconds=str(max(0, event.seconds)))
+            node = self.menu.nodes[state.node]
+            assert isinstance(node, VoicemailNode)
+            state = self._enter(state.evolve(vars=variables), node.next, out)
+        return Step(tuple(out), state)
+
+    def check_state(self, state: CallState) -> None:
+        """Raise :class:`StaleStateError` if ``state`` does not fit this menu."""
+        menu = self.menu
+        if state.menu_id != menu.id or state.menu_version != menu.version:
+            raise StaleStateError(
+                f"the call began on menu {state.menu_id} {state.menu_version}; this is {menu.id} {menu.version}"
+            )
+        if state.node not in menu.nodes or state.language not in menu.languages:
+            raise StaleStateError(f"the call is at {state.node!r}, which this menu does not have")
+
+    # -- moving between nodes ---------------------------------------------
+
+    def _say(self, prompt: Prompt | None, state: CallState) -> list[Say]:
+        if prompt is None:
+            return []
+        return [render(self.menu, prompt, state.language, state.vars)]
+
+    def _enter(self, state: CallState, node_id: str, out: list[Action]) -> CallState:
+        """Go to ``node_id`` and run it until it waits for something."""
+        nodes = self.menu.nodes
+        for _ in range(MAX_HOPS):
+            node = nodes[node_id]
+            state = state.evolve(node=node_id, no_input=0, invalid=0)
+            if isinstance(node, (MenuNode, LanguageNode)):
+                trail = state.trail
+                trail = trail[: trail.index(node_id)] if node_id in trail else trail
+                state = state.evolve(trail=(*trail, node_id))
+                return self._ask(state, node, out, first=True)
+            if isinstance(node, InputNode):
+                return self._ask(state, node, out, first=True)
+            if isinstance(node, MessageNode):
+                out.extend(self._say(node.prompt, state))
+                node_id = node.next
+                continue
+            if isinstance(node, ServiceNode):
+                out.extend(self._say(node.prompt, state))
+                args = {param: state.vars.get(var) for param, var in node.args.items()}
+                out.append(Invoke(node.service, args))
+                return state.evolve(awaiting="service")
+            if isinstance(node, TransferNode):
+                out.extend(self._say(node.prompt, state))
+                out.append(Transfer(node.to, node.timeout))
+                return state.evolve(awaiting="transfer")
+            if isinstance(node, VoicemailNode):
+                out.extend(self._say(node.prompt, state))
+                out.append(Record(node.max_seconds, node.finish_key))
+                return state.evolve(awaiting="recording")
+            assert isinstance(node, HangupNode)
+            out.extend(self._say(node.prompt, state))
+            out.append(Hangup("menu"))
+            return state.evolve(awaiting="ended")
+        out.append(Hangup("error"))
+        return state.evolve(awaiting="ended")
+
+    def _ask(
+        self,
+        state: CallState,
+        node: MenuNode | LanguageNode | InputNode,
+        out: list[Action],
+        *,
+        first: bool = False,
+        full: bool = False,
+        before: Prompt | None = None,
+    ) -> CallState:
+        """Prompt for keys at ``node``: the long prompt the first time, else the short one."""
+        if state.awaiting == "confirm" and not first:
+            assert isinstance(node, InputNode) and node.confirm is not None
+            prompts = self._say(before, state) + self._say(node.confirm, state)
+            out.append(Gather(tuple(prompts), 1, "", self.menu.dialog(node).timeout))
+            return state
+        long_prompt = full or state.node not in state.heard
+        prompt = node.prompt if long_prompt or node.short_prompt is None else node.short_prompt
+        prompts = self._say(before, state) + self._say(prompt, state)
+        heard = state.heard if state.node in state.heard else (*state.heard, state.node)
+        timeout = self.menu.dialog(node).timeout
+        if isinstance(node, InputNode):
+            gather = Gather(tuple(prompts), node.max_length, node.finish_key, timeout, node.min_length, node.masked)
+        else:
+            gather = Gather(tuple(prompts), 1, "", timeout)
+        out.append(gather)
+        return state.evolve(heard=heard, awaiting="digits")
+
+    def _retry(self, state: CallState, why: str, out: list[Action], before: Prompt | None = None) -> CallState:
+        """Count a silence or a wrong entry; prompt again, or give up to ``on_exhausted``."""
+        node = self.menu.nodes[state.node]
+        assert isinstance(node, (MenuNode, LanguageNode, InputNode))
+        dialog = self.menu.dialog(node)
+        if why == "no_input":
+            count, limit = state.no_input + 1, dialog.max_no_input
+            state = state.evolve(no_input=count)
+            extra = dialog.no_input_prompt
+        else:
+            count, limit = state.invalid + 1, dialog.max_invalid
+            state = state.evolve(invalid=count)
+            extra = before if before is not None else dialog.invalid_prompt
+        if count >= limit:
+            return self._enter(state, dialog.on_exhausted, out)
+        return self._ask(state, node, out, before=extra)
+
+    # -- keys ---------------------------------------------------------------
+
+    def _digits(self, state: CallState, digits: str, out: list[Action]) -> CallState:
+        node = self.menu.nodes[state.node]
+        if state.awaiting == "confirm":
+            assert isinstance(node, InputNode)
+            if digits == CONFIRM_KEY:
+                return self._enter(state, node.next, out)
+            if digits == REENTER_KEY:
+                variables = {k: v for k, v in state.vars.items() if k != node.var}
+                state = state.evolve(awaiting="digits", vars=variables)
+                return self._ask(state, node, out, full=True)
+            return self._retry(state, "invalid", out)
+        if isinstance(node, InputNode):
+            return self._entry(state, node, digits, out)
+        assert isinstance(node, (MenuNode, LanguageNode))
+        if len(digits) != 1 or digits not in _KEYS:
+            return self._retry(state, "invalid", out)
+        if isinstance(node, MenuNode) and digits in node.options:
+            return self._enter(state, node.options[digits], out)
+        if isinstance(node, LanguageNode) and digits in node.options:
+            language = node.options[digits]
+            variables = dict(state.vars, language=language)
+            # A new language: every prompt is new to the caller again.
+            state = state.evolve(language=language, vars=variables, heard=())
+            return self._enter(state, node.next, out)
+        gk = self.menu.global_keys(node).get(digits)
+        if gk is None:
+            return self._retry(state, "invalid", out)
+        if gk.action == "repeat":
+            return self._ask(state, node, out, full=True)
+        if gk.action == "back":
+            if len(state.trail) >= 2:
+                return self._enter(state.evolve(trail=state.trail[:-1]), state.trail[-2], out)
+            return self._ask(state, node, out, full=True)
+        assert gk.target is not None
+        return self._enter(state, gk.target, out)
+
+    def _entry(self, state: CallState, node: InputNode, digits: str, out: list[Action]) -> CallState:
+        value = self._valid_entry(state, node, digits)
+        if value is None:
+            return self._retry(state, "invalid", out)
+        variables = dict(state.vars)
+        variables[node.var] = value
+        secret = state.secret
+        if node.masked and node.var not in secret:
+            secret = (*secret, node.var)
+        elif not node.masked and node.var in secret:
+            secret = tuple(s for s in secret if s != node.var)
+        state = state.evolve(vars=variables, secret=secret)
+        if node.confirm is not None:
+            state = state.evolve(awaiting="confirm", no_input=0, invalid=0)
+            return self._ask(state, node, out)
+        return self._enter(state, node.next, out)
+
+    def _valid_entry(self, state: CallState, node: InputNode, digits: str) -> str | None:
+        """The entry as it is stored, or None when it breaks the node's rules."""
+        if not (node.min_length <= len(digits) <= node.max_length):
+            return None
+        rule = node.validate_.rule
+        if rule == "cn_ric":
+            # Callers key the check character X as "*", as on the real 12333 line.
+            body, last = digits[:-1], digits[-1]
+            if not (body.isascii() and body.isdigit() and (last == "*" or (last.isascii() and last.isdigit()))):
+                return None
+            value = body + ("X" if last == "*" else last)
+            try:
+                return str(ric.validate(value))
+            except StdnumError:
+                return None
+        if not digits.isdigit() or not digits.isascii():
+            return None
+        if isinstance(node.validate_, NewPasswordRule):
+            id_number = state.vars.get(node.validate_.id_var or "", "")
+            if len(digits) != 6 or digits in TRIVIAL_PASSWORDS or (id_number and id_number[-6:] == digits):
+                return None
+        if node.match is not None and state.vars.get(node.match) != digits:
+            return None
+        return digits
+
+    # -- results from adapters -----------------------------------------------
+
+    def _service_done(self, state: CallState, event: ServiceDone, out: list[Action]) -> CallState:
+        node = self.menu.nodes[state.node]
+        assert isinstance(node, ServiceNode)
+        target = node.outcomes.get(event.outcome) or node.default
+        if target is None:
+            return self._service_failed(state, out)
+        variables = {k: v for k, v in state.vars.items() if k not in state.secret}
+        variables.update({str(k): str(v) for k, v in event.data.items()})
+        # Passwords are dropped as soon as the service that needed them has run.
+        return self._enter(state.evolve(vars=variables, secret=()), target, out)
+
+    def _service_failed(self, state: CallState, out: list[Action]) -> CallState:
+        node = self.menu.nodes[state.node]
+        assert isinstance(node, ServiceNode)
+        variables = {k: v for k, v in state.vars.items() if k not in state.secret}
+        state = state.evolve(vars=variables, secret=())
+        target = node.on_error or self.menu.defaults.on_error
+        if target is None:
+            out.append(Hangup("error"))
+            return state.evolve(awaiting="ended")
+        return self._enter(state, target, out)
+
+    def _transfer_done(self, state: CallState, status: str, out: list[Action]) -> CallState:
+        node = self.menu.nodes[state.node]
+        assert isinstance(node, TransferNode)
+        target = node.outcomes.get(status)  # type: ignore[call-overload]
+        if target is None:
+            out.append(Hangup("menu"))
+            return state.evolve(awaiting="ended")
+        return self._enter(state, target, out)

@@ -1,0 +1,70 @@
+"""A call's state: everything needed to continue it, and nothing else.
+
+The state is plain data so any web worker on any host can pick a call up from
+a shared store: :meth:`CallState.to_json` and :meth:`CallState.from_json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from ivr.errors import StaleStateError
+
+__all__ = ["Awaiting", "CallState"]
+
+Awaiting = Literal["digits", "confirm", "service", "transfer", "recording", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Where a call is in the menu, and what it has collected."""
+
+    menu_id: str
+    menu_version: str
+    node: str
+    awaiting: Awaiting
+    language: str
+    vars: dict[str, str] = field(default_factory=dict)
+    secret: tuple[str, ...] = ()
+    """Names of variables the caller keyed in masked entries (passwords)."""
+    no_input: int = 0
+    invalid: int = 0
+    heard: tuple[str, ...] = ()
+    """Nodes whose long prompt the caller has heard; later visits get the short one."""
+    trail: tuple[str, ...] = ()
+    """The menus the caller came through, innermost last: where "back" goes."""
+
+    def evolve(self, **changes: Any) -> CallState:
+        """A copy with ``changes``."""
+        return replace(self, **changes)
+
+    def redacted_vars(self) -> dict[str, str]:
+        """The variables with secrets starred out and ID numbers masked, for logs."""
+        out = {}
+        for k, v in self.vars.items():
+            if k in self.secret:
+                out[k] = "*" * len(v)
+            elif len(v) >= 15 and v[:-1].isdigit():
+                out[k] = v[:3] + "*" * (len(v) - 7) + v[-4:]
+            else:
+                out[k] = v
+        return out
+
+    def to_json(self) -> str:
+        """The state as JSON text, for a store."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CallState:
+        """A state read back from a store; :class:`StaleStateError` if it is damaged."""
+        try:
+            return _ADAPTER.validate_json(text)
+        except ValidationError as exc:
+            raise StaleStateError(f"stored call state is damaged: {exc.error_count()} problem(s)") from None
+
+
+_ADAPTER = TypeAdapter(CallState)

@@ -1,0 +1,295 @@
+"""What a menu means: the checks that need the whole document at once.
+
+The models in :mod:`ivr.menu.model` check each value's shape.  These checks
+find what only the whole graph shows: targets that do not exist, nodes no call
+can reach, nodes from which a call can never end, loops that never wait for the
+caller, prompts missing a language, unknown variables, and services that are
+not registered or whose outcomes are not routed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from ivr.errors import Problem
+from ivr.menu.model import (
+    SAY_AS,
+    TEMPLATE_FIELD,
+    HangupNode,
+    InputNode,
+    LanguageNode,
+    Menu,
+    MenuNode,
+    MessageNode,
+    Node,
+    NewPasswordRule,
+    Prompt,
+    ServiceNode,
+    Text,
+    TransferNode,
+    VoicemailNode,
+)
+from ivr.services.registry import ServiceSpec
+
+__all__ = ["check_menu", "edges", "SYSTEM_VARS"]
+
+SYSTEM_VARS = frozenset({"caller", "language"})
+"""Variables every call has without a node setting them."""
+
+RECORDING_VARS = frozenset({"recording_url", "recording_seconds"})
+
+
+def _p(*parts: str) -> str:
+    from ivr.menu.loader import json_path
+
+    return json_path(parts)
+
+
+def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[str, str]]:
+    """Every (field path, target node id) the call can go to from ``node``."""
+    base = ("nodes", node_id)
+    if isinstance(node, (MenuNode, LanguageNode)):
+        if isinstance(node, MenuNode):
+            for key, target in node.options.items():
+                yield _p(*base, "options", key), target
+        else:
+            yield _p(*base, "next"), node.next
+        for key, gk in menu.global_keys(node).items():
+            if gk.action == "goto" and gk.target is not None:
+                where = base + ("global_keys", key) if node.global_keys and key in node.global_keys else (
+                    "defaults", "global_keys", key)
+                yield _p(*where), gk.target
+    if isinstance(node, (MenuNode, InputNode, LanguageNode)):
+        where = base + ("on_exhausted",) if node.on_exhausted else ("defaults", "on_exhausted")
+        yield _p(*where), menu.dialog(node).on_exhausted
+    if isinstance(node, (InputNode, MessageNode, VoicemailNode)):
+        yield _p(*base, "next"), node.next
+    if isinstance(node, ServiceNode):
+        for outcome, target in node.outcomes.items():
+            yield _p(*base, "outcomes", outcome), target
+        if node.default:
+            yield _p(*base, "default"), node.default
+        on_error = node.on_error or menu.defaults.on_error
+        if on_error:
+            yield _p(*base, "on_error") if node.on_error else _p("defaults", "on_error"), on_error
+    if isinstance(node, TransferNode):
+        for status, target in node.outcomes.items():
+            yield _p(*base, "outcomes", status), target
+
+
+def _prompts(menu: Menu) -> Iterator[tuple[str, Prompt]]:
+    d = menu.defaults
+    for name in ("no_input_prompt", "invalid_prompt"):
+        value = getattr(d, name)
+        if value is not None:
+            yield _p("defaults", name), value
+    for node_id, node in menu.nodes.items():
+        for name in ("prompt", "short_prompt", "no_input_prompt", "invalid_prompt", "confirm"):
+            value = getattr(node, name, None)
+            if value is not None:
+                yield _p("nodes", node_id, name), value
+
+
+def _texts(menu: Menu) -> Iterator[tuple[str, Text]]:
+    if menu.title is not None:
+        yield _p("title"), menu.title
+    for name, text in menu.prompts.items():
+        yield _p("prompts", name), text
+    for path, prompt in _prompts(menu):
+        for i, part in enumerate(prompt):
+            if isinstance(part, Text):
+                yield (path if len(prompt) == 1 else f"{path}[{i}]"), part
+
+
+def _check_languages(menu: Menu) -> Iterator[Problem]:
+    langs = menu.languages
+    if len(set(langs)) != len(langs):
+        yield Problem(_p("languages"), "a language is listed twice")
+    if menu.default_language not in langs:
+        yield Problem(_p("default_language"), f"{menu.default_language!r} is not one of the menu's languages {langs}")
+    for path, text in _texts(menu):
+        for lang in langs:
+            if lang not in text.root:
+                yield Problem(path, f"the prompt has no {lang} text, and the menu declares {lang}")
+        for lang in text.root:
+            if lang not in langs:
+                yield Problem(path, f"{lang!r} is not one of the menu's languages {langs}")
+    for node_id, node in menu.nodes.items():
+        if isinstance(node, LanguageNode):
+            for key, lang in node.options.items():
+                if lang not in langs:
+                    yield Problem(_p("nodes", node_id, "options", key), f"{lang!r} is not one of the menu's languages")
+
+
+def _check_prompt_refs(menu: Menu) -> Iterator[Problem]:
+    used: set[str] = set()
+    for path, prompt in _prompts(menu):
+        for i, part in enumerate(prompt):
+            if isinstance(part, str):
+                name = part[1:]
+                used.add(name)
+                if name not in menu.prompts:
+                    where = path if len(prompt) == 1 else f"{path}[{i}]"
+                    yield Problem(where, f"there is no prompt named {name!r} in \"prompts\"")
+    for name in menu.prompts:
+        if name not in used:
+            yield Problem(_p("prompts", name), "this named prompt is never used", "warning")
+
+
+def _produced_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> set[str]:
+    produced = set(SYSTEM_VARS)
+    for node in menu.nodes.values():
+        if isinstance(node, InputNode):
+            produced.add(node.var)
+        elif isinstance(node, VoicemailNode):
+            produced |= RECORDING_VARS
+        elif isinstance(node, ServiceNode) and node.service in services:
+            produced.update(services[node.service].provides)
+    return produced
+
+
+def _check_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Problem]:
+    produced = _produced_vars(menu, services)
+    for path, text in _texts(menu):
+        for lang, words in text.root.items():
+            for m in TEMPLATE_FIELD.finditer(words):
+                token = m.group(0)
+                if token in ("{{", "}}"):
+                    continue
+                if m.group(1) is None:
+                    yield Problem(path, f"{lang}: a lone {token!r}; write {token * 2} for a literal brace")
+                    continue
+                name, how = m.group(1), m.group(2) or "text"
+                if how not in SAY_AS:
+                    yield Problem(path, f"{lang}: {{{name}:{how}}}: say it as one of {', '.join(SAY_AS)}")
+                if name not in produced:
+                    yield Problem(path, f"{lang}: no input node or service sets the variable {name!r}")
+    for node_id, node in menu.nodes.items():
+        if isinstance(node, InputNode):
+            if node.match and node.match not in produced:
+                yield Problem(_p("nodes", node_id, "match"), f"no input node sets the variable {node.match!r}")
+            if isinstance(node.validate_, NewPasswordRule) and node.validate_.id_var:
+                if node.validate_.id_var not in produced:
+                    yield Problem(_p("nodes", node_id, "validate", "id_var"), f"no node sets {node.validate_.id_var!r}")
+        if isinstance(node, ServiceNode):
+            for param, var in node.args.items():
+                if var not in produced:
+                    yield Problem(_p("nodes", node_id, "args", param), f"no node sets the variable {var!r}")
+
+
+def _check_services(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Problem]:
+    for node_id, node in menu.nodes.items():
+        if not isinstance(node, ServiceNode):
+            continue
+        base = ("nodes", node_id)
+        spec = services.get(node.service)
+        if spec is None:
+            known = ", ".join(sorted(services)) or "none"
+            yield Problem(_p(*base, "service"), f"no service named {node.service!r} is registered (known: {known})")
+            continue
+        for param in node.args:
+            if param not in spec.params:
+                yield Problem(_p(*base, "args", param), f"{spec.name} takes no parameter {param!r} (it takes {', '.join(spec.params) or 'none'})")
+        for param in spec.params:
+            if param not in node.args:
+                yield Problem(_p(*base, "args"), f"{spec.name} needs the parameter {param!r}")
+        for outcome in node.outcomes:
+            if outcome not in spec.outcomes:
+                yield Problem(_p(*base, "outcomes", outcome), f"{spec.name} never returns {outcome!r} (it returns {', '.join(spec.outcomes)})")
+        if node.default is None:
+            for outcome in spec.outcomes:
+                if outcome not in node.outcomes:
+                    yield Problem(_p(*base, "outcomes"), f"the outcome {outcome!r} of {spec.name} goes nowhere: route it or give a \"default\"")
+        if not (node.on_error or menu.defaults.on_error):
+            yield Problem(_p(*base), "where should the call go if the service fails? Set \"on_error\" here or in \"defaults\"")
+
+
+def _check_graph(menu: Menu) -> Iterator[Problem]:
+    nodes = menu.nodes
+    graph: dict[str, list[str]] = {}
+    for node_id, node in nodes.items():
+        graph[node_id] = []
+        for path, target in edges(menu, node_id, node):
+            if target not in nodes:
+                yield Problem(path, f"there is no node {target!r}")
+            else:
+                graph[node_id].append(target)
+    if menu.start not in nodes:
+        yield Problem(_p("start"), f"there is no node {menu.start!r}")
+        return
+    for key, gk in menu.defaults.global_keys.items():
+        if gk is not None and gk.target is not None and gk.target not in nodes:
+            yield Problem(_p("defaults", "global_keys", key, "target"), f"there is no node {gk.target!r}")
+
+    reached = _reach(menu.start, graph)
+    for node_id in nodes:
+        if node_id not in reached:
+            yield Problem(_p("nodes", node_id), "no call can reach this node")
+
+    # A call ends at a hangup, or when the agent it was put through to hangs up.
+    reverse: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, targets in graph.items():
+        for t in targets:
+            reverse[t].append(src)
+    ends = [n for n, node in nodes.items() if isinstance(node, (HangupNode, TransferNode))]
+    can_end: set[str] = set()
+    for end in ends:
+        can_end |= _reach(end, reverse)
+    for node_id in reached:
+        if node_id not in can_end:
+            yield Problem(_p("nodes", node_id), "a call that gets here can never end: no path leads to a hangup or a transfer")
+
+    # Message and service nodes pass on without waiting for the caller; a cycle
+    # made only of them would spin for ever.
+    passing = {n for n, node in nodes.items() if isinstance(node, (MessageNode, ServiceNode))}
+    for cycle_node in _cycles_within(passing, graph):
+        yield Problem(_p("nodes", cycle_node), "this node is on a loop that never waits for the caller")
+
+
+def _reach(start: str, graph: Mapping[str, list[str]]) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _cycles_within(allowed: set[str], graph: Mapping[str, list[str]]) -> list[str]:
+    """One node of each cycle that uses only ``allowed`` nodes (iterative DFS)."""
+    colour: dict[str, int] = {}
+    found: list[str] = []
+    for root in sorted(allowed):
+        if root in colour:
+            continue
+        colour[root] = 1
+        stack = [(root, iter(graph.get(root, ())))]
+        while stack:
+            node, it = stack[-1]
+            for nxt in it:
+                if nxt not in allowed:
+                    continue
+                state = colour.get(nxt, 0)
+                if state == 1:
+                    found.append(nxt)
+                elif state == 0:
+                    colour[nxt] = 1
+                    stack.append((nxt, iter(graph.get(nxt, ()))))
+                    break
+            else:
+                colour[node] = 2
+                stack.pop()
+    return sorted(set(found))
+
+
+def check_menu(menu: Menu, services: Mapping[str, ServiceSpec]) -> list[Problem]:
+    """Every problem with the meaning of ``menu``, errors and warnings, in document order."""
+    problems: list[Problem] = []
+    problems += _check_languages(menu)
+    problems += _check_prompt_refs(menu)
+    problems += _check_vars(menu, services)
+    problems += _check_services(menu, services)
+    problems += _check_graph(menu)
+    return problems

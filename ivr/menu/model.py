@@ -1,0 +1,325 @@
+"""The menu document as typed data (pydantic v2).
+
+These models check the *shape* of a menu: types, required fields and unknown
+keys.  What the menu *means* (targets that exist, reachability, prompts in every
+language...) is checked by :mod:`ivr.menu.checks`, which needs the whole
+document at once.  Both kinds of fault are the menu author's.
+
+See ``docs/menu-language.md`` for the author's reference.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    RootModel,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+__all__ = [
+    "DTMF_KEYS",
+    "Text",
+    "PromptRef",
+    "Prompt",
+    "GlobalKey",
+    "Defaults",
+    "MenuNode",
+    "InputNode",
+    "MessageNode",
+    "ServiceNode",
+    "TransferNode",
+    "VoicemailNode",
+    "HangupNode",
+    "LanguageNode",
+    "Node",
+    "Menu",
+    "NODE_KINDS",
+]
+
+DTMF_KEYS = "0123456789*#"
+
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+VarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+DtmfKey = Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")]
+Seconds = Annotated[float, Field(gt=0, le=60)]
+Attempts = Annotated[int, Field(ge=1, le=10)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(RootModel[dict[LanguageTag, Annotated[str, StringConstraints(min_length=1, max_length=4000)]]]):
+    """A prompt's words in each language: ``{"zh-CN": "...", "en-US": "..."}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def in_language(self, language: str) -> str | None:
+        """The words in ``language``, or None when the text lacks it."""
+        return self.root.get(language)
+
+
+PromptRef = Annotated[str, StringConstraints(pattern=r"^@[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+"""A reference to a named prompt: ``"@welcome"``."""
+
+PromptPart: TypeAlias = PromptRef | Text
+
+
+def _as_list(value: Any) -> Any:
+    # A single part is shorthand for a one-part list.
+    if isinstance(value, (str, dict, Text)):
+        return [value]
+    return value
+
+
+Prompt: TypeAlias = Annotated[
+    tuple[PromptPart, ...], BeforeValidator(_as_list), Field(min_length=1, max_length=20)
+]
+"""A prompt: one part or a list of parts, each a :class:`Text` or a :class:`PromptRef`."""
+
+
+class GlobalKey(_Strict):
+    """What a global key does: repeat the prompt, go back, or go to a node."""
+
+    action: Literal["repeat", "back", "goto"]
+    target: NodeId | None = None
+
+    @model_validator(mode="after")
+    def _target_iff_goto(self) -> GlobalKey:
+        if self.action == "goto" and self.target is None:
+            raise ValueError('a "goto" global key needs a "target"')
+        if self.action != "goto" and self.target is not None:
+            raise ValueError(f'a "{self.action}" global key takes no "target"')
+        return self
+
+
+GlobalKeys: TypeAlias = dict[DtmfKey, GlobalKey | None]
+
+
+class _Dialog(_Strict):
+    """Dialog settings a node may set for itself; unset ones come from the defaults."""
+
+    timeout: Seconds | None = None
+    max_no_input: Attempts | None = None
+    max_invalid: Attempts | None = None
+    no_input_prompt: Prompt | None = None
+    invalid_prompt: Prompt | None = None
+    on_exhausted: NodeId | None = None
+
+
+class Defaults(_Strict):
+    """Document-level defaults every node inherits."""
+
+    timeout: Seconds = 5
+    max_no_input: Attempts = 3
+    max_invalid: Attempts = 3
+    no_input_prompt: Prompt | None = None
+    invalid_prompt: Prompt | None = None
+    on_exhausted: NodeId
+    on_error: NodeId | None = None
+    global_keys: GlobalKeys = Field(default_factory=dict)
+
+
+class _NodeBase(_Strict):
+    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class MenuNode(_NodeBase, _Dialog):
+    """Choose by key: a long prompt on the first visit, a short one after."""
+
+    kind: Literal["menu"]
+    prompt: Prompt
+    short_prompt: Prompt | None = None
+    options: dict[DtmfKey, NodeId] = Field(min_length=1)
+    global_keys: GlobalKeys | None = None
+
+
+class NewPasswordRule(_Strict):
+    """Six digits that are not a trivial password nor the ID number's tail."""
+
+    rule: Literal["new_password"]
+    id_var: VarName | None = None
+
+
+class DigitsRule(_Strict):
+    rule: Literal["digits", "cn_ric"]
+
+
+def _rule_shorthand(value: Any) -> Any:
+    return {"rule": value} if isinstance(value, str) else value
+
+
+Validation: TypeAlias = Annotated[
+    DigitsRule | NewPasswordRule, BeforeValidator(_rule_shorthand), Field(discriminator="rule")
+]
+
+
+class InputNode(_NodeBase, _Dialog):
+    """Collect a string of digits into a variable."""
+
+    kind: Literal["input"]
+    var: VarName
+    prompt: Prompt
+    short_prompt: Prompt | None = None
+    min_length: Annotated[int, Field(ge=1, le=64)] = 1
+    max_length: Annotated[int, Field(ge=1, le=64)] = 20
+    finish_key: Literal["#", "*", ""] = "#"
+    validate_: Validation = Field(default=DigitsRule(rule="digits"), alias="validate")
+    match: VarName | None = None
+    masked: bool = False
+    confirm: Prompt | None = None
+    next: NodeId
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InputNode:
+        if self.min_length > self.max_length:
+            raise ValueError(f"min_length {self.min_length} is more than max_length {self.max_length}")
+        if self.masked and self.confirm is not None:
+            raise ValueError("a masked entry is never read back: drop \"confirm\" or \"masked\"")
+        rule = self.validate_.rule
+        if rule == "cn_ric" and not (self.min_length <= 18 <= self.max_length):
+            raise ValueError("a cn_ric entry is 18 keys long: min_length and max_length must allow 18")
+        if rule == "new_password" and not (self.min_length <= 6 <= self.max_length):
+            raise ValueError("a new_password entry is 6 digits: min_length and max_length must allow 6")
+        return self
+
+
+class MessageNode(_NodeBase):
+    """Speak a prompt, then go on."""
+
+    kind: Literal["message"]
+    prompt: Prompt
+    next: NodeId
+
+
+class ServiceNode(_NodeBase):
+    """Call a named service with the call's variables and branch on its outcome."""
+
+    kind: Literal["service"]
+    service: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")]
+    prompt: Prompt | None = None
+    args: dict[VarName, VarName] = Field(default_factory=dict)
+    outcomes: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], NodeId] = Field(
+        default_factory=dict
+    )
+    default: NodeId | None = None
+    on_error: NodeId | None = None
+
+
+class TransferNode(_NodeBase):
+    """Connect the caller to an agent or another number."""
+
+    kind: Literal["transfer"]
+    to: Annotated[str, StringConstraints(pattern=r"^(\+?[0-9]{3,20}|[a-z][a-z0-9_]{0,63})$")]
+    prompt: Prompt | None = None
+    timeout: Annotated[int, Field(ge=5, le=600)] = 30
+    outcomes: dict[Literal["completed", "busy", "no-answer", "failed", "canceled"], NodeId] = Field(
+        default_factory=dict
+    )
+
+
+class VoicemailNode(_NodeBase):
+    """Record a message from the caller."""
+
+    kind: Literal["voicemail"]
+    prompt: Prompt
+    max_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
+    finish_key: Literal["#", "*", ""] = "#"
+    next: NodeId
+
+
+class HangupNode(_NodeBase):
+    """Say goodbye and end the call."""
+
+    kind: Literal["hangup"]
+    prompt: Prompt | None = None
+
+
+class LanguageNode(_NodeBase, _Dialog):
+    """Let the caller choose the language of every later prompt."""
+
+    kind: Literal["language"]
+    prompt: Prompt
+    short_prompt: Prompt | None = None
+    options: dict[DtmfKey, LanguageTag] = Field(min_length=1)
+    next: NodeId
+    global_keys: GlobalKeys | None = None
+
+
+Node: TypeAlias = Annotated[
+    MenuNode
+    | InputNode
+    | MessageNode
+    | ServiceNode
+    | TransferNode
+    | VoicemailNode
+    | HangupNode
+    | LanguageNode,
+    Field(discriminator="kind"),
+]
+
+NODE_KINDS = ("menu", "input", "message", "service", "transfer", "voicemail", "hangup", "language")
+
+
+class Menu(_Strict):
+    """A whole hotline: its languages, defaults, named prompts and nodes."""
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+    version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    title: Text | None = None
+    languages: Annotated[list[LanguageTag], Field(min_length=1, max_length=10)]
+    default_language: LanguageTag
+    start: NodeId
+    defaults: Defaults
+    prompts: dict[VarName, Text] = Field(default_factory=dict)
+    nodes: Annotated[dict[NodeId, Node], Field(min_length=1)]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def dialog(self, node: MenuNode | InputNode | LanguageNode) -> DialogSettings:
+        """The dialog settings in force at ``node``: its own, else the defaults."""
+        d = self.defaults
+        return DialogSettings(
+            timeout=node.timeout if node.timeout is not None else d.timeout,
+            max_no_input=node.max_no_input if node.max_no_input is not None else d.max_no_input,
+            max_invalid=node.max_invalid if node.max_invalid is not None else d.max_invalid,
+            no_input_prompt=node.no_input_prompt if node.no_input_prompt is not None else d.no_input_prompt,
+            invalid_prompt=node.invalid_prompt if node.invalid_prompt is not None else d.invalid_prompt,
+            on_exhausted=node.on_exhausted or d.on_exhausted,
+        )
+
+    def global_keys(self, node: MenuNode | LanguageNode) -> dict[str, GlobalKey]:
+        """The global keys that work at ``node``: defaults, merged with the node's own."""
+        merged: dict[str, GlobalKey | None] = dict(self.defaults.global_keys)
+        if node.global_keys:
+            merged.update(node.global_keys)
+        return {k: v for k, v in merged.items() if v is not None and k not in node.options}
+
+
+class DialogSettings(BaseModel):
+    """The resolved dialog settings of one node."""
+
+    model_config = ConfigDict(frozen=True)
+    timeout: float
+    max_no_input: int
+    max_invalid: int
+    no_input_prompt: Prompt | None
+    invalid_prompt: Prompt | None
+    on_exhausted: str
+
+
+TEMPLATE_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?\}|[{}]")
+"""Finds ``{name}`` and ``{name:how}`` in prompt texts; ``{{`` and ``}}`` are literal braces."""
+
+SAY_AS = ("text", "digits", "number", "date")

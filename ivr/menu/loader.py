@@ -88,6 +88,11 @@ def _schema_problems(err: ValidationError) -> list[Problem]:
     for e in err.errors(include_url=False):
         path = json_path(_clean_loc(tuple(e["loc"])))
         kind = e["type"]
+        given = e.get("input")
+        # A union reports why each alternative failed; keep the one meant for
+        # what the author wrote (a string for "@name", an object for a text).
+        if (kind == "dict_type" and isinstance(given, str)) or (kind == "string_type" and isinstance(given, dict)):
+            continue
         if kind == "extra_forbidden":
             message = "unknown field (check its spelling against docs/menu-language.md)"
         elif kind == "missing":

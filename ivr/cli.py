@@ -58,7 +58,12 @@ def validate(menus: tuple[Path, ...], as_json: bool, strict: bool) -> None:
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the schema to this file instead of printing it.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the schema to this file instead of printing it.",
+)
 @click.option("--check", is_flag=True, help="Exit 1 if the output file differs from the schema the code defines.")
 def schema(output: Path | None, check: bool) -> None:
     """Print or write the menu language's JSON Schema."""

@@ -18,7 +18,7 @@ from ivr.menu.loader import load_menu
 from ivr.services.calendar import BEIJING, agents_on_duty
 from ivr.services.registry import ServiceResultData
 
-__all__ = ["DEMO_KEYS", "DEMO_CLOCK", "run_demo", "demo_services"]
+__all__ = ["DEMO_CLOCK", "DEMO_KEYS", "demo_services", "run_demo"]
 
 DEMO_KEYS: tuple[str, ...] = ("4", "1", "#", "2", "-", "*", "#", "#", "5", "1", "#", "#", "9", "2", "0", "1", "rec:12")
 """e-card download, back, insured place (with a silence and a repeat), registration,

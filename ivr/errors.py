@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Problem", "MenuError", "EngineUsageError", "StaleStateError", "ServiceUnavailable"]
+__all__ = ["EngineUsageError", "MenuError", "Problem", "ServiceUnavailable", "StaleStateError"]
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from ivr.errors import ServiceUnavailable
 from ivr.menu.model import Menu
 from ivr.services.registry import ServiceResultData
 
-__all__ = ["Call", "Turn", "ServiceStub"]
+__all__ = ["Call", "ServiceStub", "Turn"]
 
 ServiceStub = str | ServiceResultData | Callable[[Mapping[str, str | None]], ServiceResultData | str]
 
@@ -138,7 +138,9 @@ class Call:
 
     def _need(self, *awaiting: str) -> None:
         if self.state.awaiting not in awaiting:
-            raise AssertionError(f"the call awaits {self.state.awaiting} at {self.state.node!r}, not {' or '.join(awaiting)}")
+            raise AssertionError(
+                f"the call awaits {self.state.awaiting} at {self.state.node!r}, not {' or '.join(awaiting)}"
+            )
 
     def _masked(self) -> bool:
         g = self.gather

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
-    "Words",
-    "SayAs",
-    "Part",
-    "Say",
-    "Gather",
-    "Invoke",
-    "Transfer",
-    "Record",
-    "Hangup",
     "Action",
+    "Gather",
+    "Hangup",
+    "Invoke",
+    "Part",
+    "Record",
+    "Say",
+    "SayAs",
+    "Transfer",
     "Waiting",
+    "Words",
 ]
 
 

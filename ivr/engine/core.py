@@ -45,7 +45,7 @@ from ivr.menu.model import (
     VoicemailNode,
 )
 
-__all__ = ["Engine", "Step", "MAX_HOPS", "TRIVIAL_PASSWORDS", "CONFIRM_KEY", "REENTER_KEY"]
+__all__ = ["CONFIRM_KEY", "MAX_HOPS", "REENTER_KEY", "TRIVIAL_PASSWORDS", "Engine", "Step"]
 
 MAX_HOPS = 64
 """Nodes passed through in one step without waiting; a guard, as the checks forbid such loops."""

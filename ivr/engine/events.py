@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Event",
     "CallStarted",
     "Digits",
+    "Event",
+    "HungUp",
     "NoInput",
+    "RecordingDone",
     "ServiceDone",
     "ServiceFailed",
     "TransferDone",
-    "RecordingDone",
-    "HungUp",
 ]
 
 

@@ -17,8 +17,18 @@ from ivr.menu.model import TEMPLATE_FIELD, Menu, Prompt, Text
 __all__ = ["render", "say_value"]
 
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -64,7 +74,9 @@ def _text_parts(words: str, language: str, variables: Mapping[str, str]) -> list
         if how not in ("text", "digits", "number", "date"):
             how = "text"
         if value:
-            parts.append(SayAs(value, cast(Literal["text", "digits", "number", "date"], how), say_value(value, how, language)))
+            parts.append(
+                SayAs(value, cast(Literal["text", "digits", "number", "date"], how), say_value(value, how, language))
+            )
     fixed += words[pos:]
     if fixed:
         parts.append(Words(fixed))

@@ -17,30 +17,30 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    RootModel,
     Field,
+    RootModel,
     StringConstraints,
     model_validator,
 )
 
 __all__ = [
     "DTMF_KEYS",
-    "Text",
-    "PromptRef",
-    "Prompt",
-    "GlobalKey",
+    "NODE_KINDS",
     "Defaults",
-    "MenuNode",
+    "GlobalKey",
+    "HangupNode",
     "InputNode",
+    "LanguageNode",
+    "Menu",
+    "MenuNode",
     "MessageNode",
+    "Node",
+    "Prompt",
+    "PromptRef",
     "ServiceNode",
+    "Text",
     "TransferNode",
     "VoicemailNode",
-    "HangupNode",
-    "LanguageNode",
-    "Node",
-    "Menu",
-    "NODE_KINDS",
 ]
 
 DTMF_KEYS = "0123456789*#"
@@ -80,9 +80,7 @@ def _as_list(value: Any) -> Any:
     return value
 
 
-Prompt: TypeAlias = Annotated[
-    tuple[PromptPart, ...], BeforeValidator(_as_list), Field(min_length=1, max_length=20)
-]
+Prompt: TypeAlias = Annotated[tuple[PromptPart, ...], BeforeValidator(_as_list), Field(min_length=1, max_length=20)]
 """A prompt: one part or a list of parts, each a :class:`Text` or a :class:`PromptRef`."""
 
 
@@ -185,7 +183,7 @@ class InputNode(_NodeBase, _Dialog):
         if self.min_length > self.max_length:
             raise ValueError(f"min_length {self.min_length} is more than max_length {self.max_length}")
         if self.masked and self.confirm is not None:
-            raise ValueError("a masked entry is never read back: drop \"confirm\" or \"masked\"")
+            raise ValueError('a masked entry is never read back: drop "confirm" or "masked"')
         rule = self.validate_.rule
         if rule == "cn_ric" and not (self.min_length <= 18 <= self.max_length):
             raise ValueError("a cn_ric entry is 18 keys long: min_length and max_length must allow 18")
@@ -209,9 +207,7 @@ class ServiceNode(_NodeBase):
     service: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")]
     prompt: Prompt | None = None
     args: dict[VarName, VarName] = Field(default_factory=dict)
-    outcomes: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], NodeId] = Field(
-        default_factory=dict
-    )
+    outcomes: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], NodeId] = Field(default_factory=dict)
     default: NodeId | None = None
     on_error: NodeId | None = None
 
@@ -257,14 +253,7 @@ class LanguageNode(_NodeBase, _Dialog):
 
 
 Node: TypeAlias = Annotated[
-    MenuNode
-    | InputNode
-    | MessageNode
-    | ServiceNode
-    | TransferNode
-    | VoicemailNode
-    | HangupNode
-    | LanguageNode,
+    MenuNode | InputNode | MessageNode | ServiceNode | TransferNode | VoicemailNode | HangupNode | LanguageNode,
     Field(discriminator="kind"),
 ]
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-__all__ = ["BEIJING", "AGENT_HOURS", "is_working_day", "add_working_days", "agents_on_duty"]
+__all__ = ["AGENT_HOURS", "BEIJING", "add_working_days", "agents_on_duty", "is_working_day"]
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ServiceSpec", "ServiceResultData", "ServiceRegistry", "SPECS", "default_registry"]
+__all__ = ["SPECS", "ServiceRegistry", "ServiceResultData", "ServiceSpec", "default_registry"]
 
 
 @dataclass(frozen=True)

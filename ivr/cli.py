@@ -101,5 +101,16 @@ def demo(menu: Path, keys: str | None, language: str | None) -> None:
     sys.exit(code)
 
 
+def _register_commands() -> None:
+    """Commands that live beside the feature they drive, each in its own module."""
+    # Add one import and one add_command line per feature module here.
+    from ivr.web.cli import db, serve
+
+    main.add_command(serve)
+    main.add_command(db)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

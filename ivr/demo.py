@@ -20,9 +20,9 @@ from ivr.services.registry import ServiceResultData
 
 __all__ = ["DEMO_CLOCK", "DEMO_KEYS", "demo_services", "run_demo"]
 
-DEMO_KEYS: tuple[str, ...] = ("4", "1", "#", "2", "-", "*", "#", "#", "5", "1", "#", "#", "9", "2", "0", "1", "rec:12")
+DEMO_KEYS: tuple[str, ...] = ("4", "1", "#", "2", "-", "*", "#", "#", "5", "1", "#", "#", "9", "2", "0")
 """e-card download, back, insured place (with a silence and a repeat), registration,
-then English, and the agent on a Sunday, when agents are off duty: a voicemail."""
+then English, and the agent on a Sunday, when agents are off duty."""
 
 DEMO_CLOCK = dt.datetime(2026, 11, 22, 10, 0, tzinfo=BEIJING)
 """A fixed clock, so the demo prints the same call every time (a Sunday morning)."""

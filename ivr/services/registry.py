@@ -11,6 +11,7 @@ checks a menu against these contracts without running anything.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +27,21 @@ class ServiceResultData:
     data: Mapping[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[[Mapping[str, str | None], Mapping[str, Any]], ServiceResultData]
-"""A handler gets the arguments the menu mapped and a context (CallSid, caller, clock)."""
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a handler knows of the call besides its arguments."""
+
+    call_sid: str
+    caller: str
+    now: dt.datetime
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Mapping[str, str | None], ServiceContext], ServiceResultData]
+"""A handler gets the arguments the menu mapped and the call's context.
+
+It raises :class:`ivr.errors.ServiceUnavailable` when its back end is down.
+"""
 
 
 @dataclass(frozen=True)

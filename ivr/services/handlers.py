@@ -1,0 +1,23 @@
+"""Binding the project's handlers to the service contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ivr.services.calendar import agents_on_duty
+from ivr.services.registry import ServiceContext, ServiceRegistry, ServiceResultData, default_registry
+from ivr.storage.db import Database
+
+__all__ = ["agent_hours", "build_registry"]
+
+
+def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceResultData:
+    """``open`` when agents are on duty at the call's time, else ``closed``."""
+    return ServiceResultData("open" if agents_on_duty(ctx.now) else "closed")
+
+
+def build_registry(db: Database | None = None) -> ServiceRegistry:
+    """The registry with every handler this project has, bound to ``db``."""
+    registry = default_registry()
+    registry.bind("agent.hours", agent_hours)
+    return registry

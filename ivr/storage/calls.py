@@ -1,0 +1,140 @@
+"""The shared call store: a call's engine state by CallSid, with optimistic concurrency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ivr.storage.db import Database, StoreUnavailable
+from ivr.storage.models import CallEvent, CallRecord
+
+__all__ = ["StoredCall", "CallStore"]
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """A call as the store has it."""
+
+    call_sid: str
+    state: str
+    step: int
+    last_twiml: str
+    status: str
+    caller: str
+
+
+class CallStore:
+    """Reads and writes calls; every method is one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, call_sid: str) -> StoredCall | None:
+        """The stored call, or None if the store has never seen it."""
+        with self.db.session() as s:
+            row = s.get(CallRecord, call_sid)
+            if row is None:
+                return None
+            return StoredCall(row.call_sid, row.state, row.step, row.last_twiml, row.status, row.caller)
+
+    def create(
+        self, call_sid: str, *, caller: str, menu_id: str, menu_version: str, node: str, state: str, twiml: str,
+        now: dt.datetime, events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+    ) -> StoredCall:
+        """Store a new call at step 1; if Twilio retried the first webhook, return the call already stored."""
+        try:
+            with self.db.session() as s:
+                s.add(
+                    CallRecord(
+                        call_sid=call_sid, caller=caller[:40], menu_id=menu_id, menu_version=menu_version, node=node,
+                        state=state, step=1, last_twiml=twiml, status="in-progress", started_at=now, updated_at=now,
+                    )
+                )
+                s.flush()
+                self._events(s, call_sid, 0, now, events)
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                existing = self.load(call_sid)
+                if existing is not None:
+                    return existing
+            raise
+        return StoredCall(call_sid, state, 1, twiml, "in-progress", caller)
+
+    def restart(
+        self, call_sid: str, *, caller: str, menu_id: str, menu_version: str, node: str, state: str,
+        now: dt.datetime, twiml_for: Callable[[int], str],
+    ) -> StoredCall:
+        """Begin the call again (its stored state was unusable, or the store never saw it).
+
+        ``twiml_for(step)`` writes the answer once the call's new step number is known.
+        """
+        with self.db.session() as s:
+            row = s.get(CallRecord, call_sid, with_for_update=True)
+            if row is None:
+                twiml = twiml_for(1)
+                s.add(CallRecord(
+                    call_sid=call_sid, caller=caller[:40], menu_id=menu_id, menu_version=menu_version, node=node,
+                    state=state, step=1, last_twiml=twiml, status="in-progress", started_at=now, updated_at=now,
+                ))
+                s.flush()
+                self._events(s, call_sid, 0, now, [("restart", node, {})])
+                return StoredCall(call_sid, state, 1, twiml, "in-progress", caller)
+            row.step += 1
+            twiml = twiml_for(row.step)
+            row.menu_id, row.menu_version, row.node, row.state = menu_id, menu_version, node, state
+            row.last_twiml, row.updated_at, row.status = twiml, now, "in-progress"
+            self._events(s, call_sid, row.step, now, [("restart", node, {})])
+            return StoredCall(call_sid, state, row.step, twiml, row.status, row.caller)
+
+    def advance(
+        self, call_sid: str, expected_step: int, *, node: str, state: str, twiml: str, now: dt.datetime,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+    ) -> bool:
+        """Save the call's next state if nobody else has moved it since ``expected_step``."""
+        with self.db.session() as s:
+            result = s.execute(
+                update(CallRecord)
+                .where(CallRecord.call_sid == call_sid, CallRecord.step == expected_step)
+                .values(node=node, state=state, last_twiml=twiml, step=expected_step + 1, updated_at=now)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            self._events(s, call_sid, expected_step, now, events)
+            return True
+
+    def finish(self, call_sid: str, status: str, duration: int | None, now: dt.datetime) -> bool:
+        """Close the call with its final status and duration; False if it is unknown."""
+        with self.db.session() as s:
+            row = s.get(CallRecord, call_sid)
+            if row is None:
+                return False
+            row.status = status[:20]
+            row.duration = duration
+            row.ended_at = now
+            row.updated_at = now
+            self._events(s, call_sid, row.step, now, [("status", "", {"status": status, "duration": duration})])
+            return True
+
+    def events(self, call_sid: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """The call's events in order: (kind, node, detail)."""
+        with self.db.session() as s:
+            rows = s.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)).all()
+            return [(r.kind, r.node, json.loads(r.detail or "{}")) for r in rows]
+
+    def count(self) -> int:
+        """How many calls the store holds."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(CallRecord)) or 0)
+
+    @staticmethod
+    def _events(s: Any, call_sid: str, seq: int, now: dt.datetime,
+                events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        for kind, node, detail in events:
+            s.add(CallEvent(call_sid=call_sid, seq=seq, at=now, kind=kind, node=node,
+                            detail=json.dumps(dict(detail), ensure_ascii=False, default=str)))

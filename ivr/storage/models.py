@@ -1,0 +1,53 @@
+"""Tables for calls and their events.
+
+A call's engine state lives here, keyed by CallSid, so any worker on any host
+can serve the next step.  ``step`` is a counter for optimistic concurrency and
+for spotting replayed or out-of-order webhooks; ``last_twiml`` is what the
+call was last told, answered again to a replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ivr.storage.base import Base
+
+__all__ = ["CallRecord", "CallEvent"]
+
+
+class CallRecord(Base):
+    """One phone call: who, where it is in the menu, and how it ended."""
+
+    __tablename__ = "calls"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(40), default="")
+    menu_id: Mapped[str] = mapped_column(String(64))
+    menu_version: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(Text)
+    step: Mapped[int] = mapped_column(Integer, default=1)
+    last_twiml: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="in-progress")
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    duration: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class CallEvent(Base):
+    """Something that happened in a call: a step, a key, a service's outcome."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_call_sid_seq", "call_sid", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64), ForeignKey("calls.call_sid", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime]
+    kind: Mapped[str] = mapped_column(String(20))
+    node: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,119 @@
+"""The Flask webhook service: the menu served as TwiML.
+
+``create_app`` is the factory for ``flask --app ivr.web:create_app``,
+``ivr serve`` and gunicorn (``gunicorn 'ivr.web:create_app()'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr.config import Settings
+from ivr.engine import Engine
+from ivr.menu.loader import load_menu
+from ivr.services.handlers import build_registry
+from ivr.services.registry import ServiceRegistry
+from ivr.storage.calls import CallStore
+from ivr.storage.db import Database, StoreUnavailable
+from ivr.web.calls import CallRunner
+from ivr.web.logs import JsonFormatter, install_request_logging
+from ivr.web.twiml import TwimlWriter
+
+__all__ = ["create_app", "IvrState"]
+
+log = logging.getLogger("ivr.web")
+
+SCHEMA_RETRY_SECONDS = 5.0
+
+
+@dataclass
+class IvrState:
+    """What the app holds for its requests, kept in ``app.extensions["ivr"]``."""
+
+    settings: Settings
+    db: Database
+    engine: Engine
+    registry: ServiceRegistry
+    runner: CallRunner
+    schema_ready: bool = False
+    _last_try: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ensure_schema(self) -> None:
+        """Migrate the database if that has not worked yet (it may have been down at start-up)."""
+        if self.schema_ready:
+            return
+        with self._lock:
+            if self.schema_ready or time.monotonic() - self._last_try < SCHEMA_RETRY_SECONDS:
+                return
+            self._last_try = time.monotonic()
+            try:
+                self.db.upgrade()
+            except StoreUnavailable as exc:
+                log.error("database not ready: %s", exc)
+                return
+            self.schema_ready = True
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("ivr")
+    if not any(getattr(h, "_ivr", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        handler._ivr = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the webhook app.
+
+    ``config`` overrides settings by name (``{"MENU": ..., "DATABASE_URL": ...}``,
+    case-insensitive); other keys (like ``TESTING``) go to Flask's config.
+    Raises :class:`ivr.errors.MenuError` for a bad menu and
+    :class:`ivr.config.ConfigError` for bad settings.
+    """
+    config = dict(config or {})
+    names = set(Settings.model_fields)
+    overrides = {k: v for k, v in config.items() if k.lower() in names}
+    settings = Settings.load(overrides=overrides)
+    settings.check_production()
+    _configure_logging(settings.log_level)
+
+    menu = load_menu(settings.menu)
+    db = Database(settings.database_url)
+    registry = build_registry(db)
+    engine = Engine(menu)
+    writer = TwimlWriter(settings.voices, audio_url=settings.audio_url)
+    runner = CallRunner(engine, CallStore(db), registry, writer, settings)
+
+    app = Flask(__name__)
+    app.config.update({k: v for k, v in config.items() if k.lower() not in names})
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+
+    state = IvrState(settings, db, engine, registry, runner)
+    app.extensions["ivr"] = state
+    state.ensure_schema()
+
+    @app.before_request
+    def _schema() -> None:
+        state.ensure_schema()
+
+    from ivr.web import ops, voice
+
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(ops.bp)
+    install_request_logging(app)
+    return app

@@ -1,0 +1,112 @@
+"""Engine actions to TwiML, with the twilio library's ``VoiceResponse``.
+
+Twilio's rules this follows:
+
+- prompts are nested in ``<Gather>`` so the caller can key over them (barge-in);
+- on a timeout Twilio does not call the Gather's ``action``: it runs the next
+  verb, so a ``<Redirect>`` after the Gather reports the silence;
+- menus take one key with no finish key, so ``#`` and ``*`` arrive as keys;
+- ``<Record>`` with no audio also falls through to the next verb.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Gather as TwimlGather
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.config import DEFAULT_VOICES, VoiceSetting
+from ivr.engine import Action, Gather, Hangup, Record, Say, Transfer
+
+__all__ = ["TwimlWriter", "step_url", "apology"]
+
+FilesFor = Callable[[Say], list[str] | None]
+
+
+def step_url(base: str, step: int, **flags: str) -> str:
+    """The URL of the next step of a call: ``/voice/step?s=3``, plus flags like ``timeout=1``."""
+    return f"{base}?{urlencode({'s': step, **flags})}"
+
+
+class TwimlWriter:
+    """Writes one webhook answer from a step's actions."""
+
+    def __init__(
+        self,
+        voices: Mapping[str, VoiceSetting] | None = None,
+        files_for: FilesFor | None = None,
+        audio_url: str = "/audio",
+    ) -> None:
+        self.voices = dict(voices or DEFAULT_VOICES)
+        self.files_for = files_for
+        self.audio_url = audio_url.rstrip("/")
+
+    def _speak(self, target: VoiceResponse | TwimlGather, say: Say) -> None:
+        files = self.files_for(say) if self.files_for else None
+        if files:
+            for name in files:
+                target.play(f"{self.audio_url}/{name}")
+            return
+        setting = self.voices.get(say.language) or VoiceSetting(language=say.language)
+        target.say(say.text, language=setting.language, voice=setting.voice)
+
+    def write(self, actions: Sequence[Action], step_base: str, step: int, dial_to: Callable[[str], str | None]) -> str:
+        """The TwiML document for ``actions``; later requests come back to ``step_base`` as step ``step``."""
+        resp = VoiceResponse()
+        for action in actions:
+            if isinstance(action, Say):
+                self._speak(resp, action)
+            elif isinstance(action, Gather):
+                gather = resp.gather(
+                    input="dtmf",
+                    action=step_url(step_base, step),
+                    method="POST",
+                    timeout=max(1, math.ceil(action.timeout)),
+                    num_digits=action.max_digits,
+                    finish_on_key=action.finish_key,
+                    action_on_empty_result=False,
+                )
+                for say in action.prompts:
+                    self._speak(gather, say)
+                resp.redirect(step_url(step_base, step, timeout="1"), method="POST")
+            elif isinstance(action, Transfer):
+                number = dial_to(action.to)
+                assert number is not None, "unreachable transfers are resolved before writing TwiML"
+                resp.dial(number, action=step_url(step_base, step), method="POST", timeout=action.timeout)
+            elif isinstance(action, Record):
+                resp.record(
+                    action=step_url(step_base, step),
+                    method="POST",
+                    max_length=action.max_seconds,
+                    finish_on_key=action.finish_key or None,
+                    play_beep=True,
+                    timeout=5,
+                )
+                resp.redirect(step_url(step_base, step, empty="1"), method="POST")
+            elif isinstance(action, Hangup):
+                resp.hangup()
+        return str(resp)
+
+
+APOLOGIES = {
+    "zh-CN": "对不起，系统暂时无法提供服务，请稍后再拨。",
+    "en-US": "Sorry, this service is temporarily unavailable. Please call again later.",
+}
+
+
+def apology(voices: Mapping[str, VoiceSetting] | None = None) -> str:
+    """A polite 'temporarily unavailable' and a hangup, in Mandarin then English.
+
+    Used when the store or the menu cannot be reached, so Twilio never plays
+    its generic application-error message to a caller.
+    """
+    voices = dict(voices or DEFAULT_VOICES)
+    resp = VoiceResponse()
+    for lang, text in APOLOGIES.items():
+        setting = voices.get(lang) or VoiceSetting(language=lang)
+        resp.say(text, language=setting.language, voice=setting.voice)
+    resp.hangup()
+    return str(resp)

@@ -1,0 +1,81 @@
+"""The voice webhooks: ``POST /voice`` (incoming call), ``/voice/step`` (every later step), ``/status``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, g, request
+
+from ivr.storage.db import StoreUnavailable
+from ivr.web.calls import CallRunner, Reply
+from ivr.web.security import require_twilio_signature
+from ivr.web.twiml import apology
+
+__all__ = ["bp"]
+
+log = logging.getLogger("ivr.voice")
+
+bp = Blueprint("voice", __name__)
+
+
+def _twiml(body: str, node: str = "") -> Response:
+    resp = Response(body, status=200, mimetype="text/xml")
+    if node:
+        resp.headers["X-IVR-Node"] = node
+        g.ivr_node = node
+    return resp
+
+
+def _runner() -> CallRunner:
+    runner: CallRunner = current_app.extensions["ivr"].runner
+    return runner
+
+
+def _answer(work: str) -> Response:
+    """Run a webhook; whatever breaks, the caller hears a polite apology, never Twilio's error."""
+    params = request.form.to_dict()
+    sid = params.get("CallSid", "")
+    g.call_sid = sid
+    voices = current_app.extensions["ivr"].settings.voices
+    if not sid or len(sid) > 64:
+        log.warning("webhook without a usable CallSid")
+        return _twiml(apology(voices))
+    try:
+        reply: Reply = _runner().incoming(params) if work == "incoming" else _runner().step(params, request.args)
+    except StoreUnavailable as exc:
+        log.error("store unavailable: %s", exc)
+        return _twiml(apology(voices))
+    except Exception:
+        log.exception("webhook failed")
+        return _twiml(apology(voices))
+    return _twiml(reply.twiml, reply.node)
+
+
+@bp.post("/voice")
+@require_twilio_signature
+def incoming() -> Response:
+    """Twilio's incoming-call webhook: the URL to paste into the Twilio console."""
+    return _answer("incoming")
+
+
+@bp.post("/voice/step")
+@require_twilio_signature
+def step() -> Response:
+    """A later step of a call, reached through the action and Redirect URLs the service writes."""
+    return _answer("step")
+
+
+@bp.post("/status")
+@require_twilio_signature
+def status() -> Response:
+    """Twilio's status callback: records the call's final status and duration."""
+    sid = request.form.get("CallSid", "")
+    g.call_sid = sid
+    if not sid:
+        return Response("missing CallSid\n", status=400, mimetype="text/plain")
+    try:
+        known = _runner().status(request.form.to_dict())
+    except StoreUnavailable as exc:
+        log.error("store unavailable: %s", exc)
+        return Response("store unavailable\n", status=503, mimetype="text/plain")
+    return Response("", status=204 if known else 404)

@@ -104,7 +104,8 @@ def demo(menu: Path, keys: str | None, language: str | None) -> None:
 def _register_commands() -> None:
     """Commands that live beside the feature they drive, each in its own module."""
     # Add one import and one add_command line per feature module here.
-    from ivr.web.cli import db, serve
+    from ivr.storage.cli import db
+    from ivr.web.cli import serve
 
     main.add_command(serve)
     main.add_command(db)

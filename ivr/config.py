@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["Settings", "ConfigError", "VoiceSetting", "DEFAULT_VOICES"]
+__all__ = ["DEFAULT_VOICES", "ConfigError", "Settings", "VoiceSetting"]
 
 
 class ConfigError(Exception):
@@ -44,7 +44,9 @@ class Settings(BaseModel):
 
     menu: Path = Field(default=Path("menus/12333.json"), description="The menu file to serve.")
     database_url: str = Field(default="sqlite:///ivr.db", description="SQLAlchemy URL of the shared store.")
-    public_url: str | None = Field(default=None, description="The public base URL Twilio calls, e.g. https://ivr.example.com.")
+    public_url: str | None = Field(
+        default=None, description="The public base URL Twilio calls, e.g. https://ivr.example.com."
+    )
     twilio_auth_token: str | None = Field(default=None, description="Validates X-Twilio-Signature when set.")
     env: Literal["development", "production"] = "development"
     insecure: bool = Field(default=False, description="Allow production without an auth token.")

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
 
-__all__ = ["StoredCall", "CallStore"]
+__all__ = ["CallStore", "StoredCall"]
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,34 @@ class CallStore:
             return StoredCall(row.call_sid, row.state, row.step, row.last_twiml, row.status, row.caller)
 
     def create(
-        self, call_sid: str, *, caller: str, menu_id: str, menu_version: str, node: str, state: str, twiml: str,
-        now: dt.datetime, events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+        self,
+        call_sid: str,
+        *,
+        caller: str,
+        menu_id: str,
+        menu_version: str,
+        node: str,
+        state: str,
+        twiml: str,
+        now: dt.datetime,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
     ) -> StoredCall:
         """Store a new call at step 1; if Twilio retried the first webhook, return the call already stored."""
         try:
             with self.db.session() as s:
                 s.add(
                     CallRecord(
-                        call_sid=call_sid, caller=caller[:40], menu_id=menu_id, menu_version=menu_version, node=node,
-                        state=state, step=1, last_twiml=twiml, status="in-progress", started_at=now, updated_at=now,
+                        call_sid=call_sid,
+                        caller=caller[:40],
+                        menu_id=menu_id,
+                        menu_version=menu_version,
+                        node=node,
+                        state=state,
+                        step=1,
+                        last_twiml=twiml,
+                        status="in-progress",
+                        started_at=now,
+                        updated_at=now,
                     )
                 )
                 s.flush()
@@ -67,8 +85,16 @@ class CallStore:
         return StoredCall(call_sid, state, 1, twiml, "in-progress", caller)
 
     def restart(
-        self, call_sid: str, *, caller: str, menu_id: str, menu_version: str, node: str, state: str,
-        now: dt.datetime, twiml_for: Callable[[int], str],
+        self,
+        call_sid: str,
+        *,
+        caller: str,
+        menu_id: str,
+        menu_version: str,
+        node: str,
+        state: str,
+        now: dt.datetime,
+        twiml_for: Callable[[int], str],
     ) -> StoredCall:
         """Begin the call again (its stored state was unusable, or the store never saw it).
 
@@ -78,10 +104,21 @@ class CallStore:
             row = s.get(CallRecord, call_sid, with_for_update=True)
             if row is None:
                 twiml = twiml_for(1)
-                s.add(CallRecord(
-                    call_sid=call_sid, caller=caller[:40], menu_id=menu_id, menu_version=menu_version, node=node,
-                    state=state, step=1, last_twiml=twiml, status="in-progress", started_at=now, updated_at=now,
-                ))
+                s.add(
+                    CallRecord(
+                        call_sid=call_sid,
+                        caller=caller[:40],
+                        menu_id=menu_id,
+                        menu_version=menu_version,
+                        node=node,
+                        state=state,
+                        step=1,
+                        last_twiml=twiml,
+                        status="in-progress",
+                        started_at=now,
+                        updated_at=now,
+                    )
+                )
                 s.flush()
                 self._events(s, call_sid, 0, now, [("restart", node, {})])
                 return StoredCall(call_sid, state, 1, twiml, "in-progress", caller)
@@ -93,7 +130,14 @@ class CallStore:
             return StoredCall(call_sid, state, row.step, twiml, row.status, row.caller)
 
     def advance(
-        self, call_sid: str, expected_step: int, *, node: str, state: str, twiml: str, now: dt.datetime,
+        self,
+        call_sid: str,
+        expected_step: int,
+        *,
+        node: str,
+        state: str,
+        twiml: str,
+        now: dt.datetime,
         events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
     ) -> bool:
         """Save the call's next state if nobody else has moved it since ``expected_step``."""
@@ -133,8 +177,17 @@ class CallStore:
             return int(s.scalar(select(func.count()).select_from(CallRecord)) or 0)
 
     @staticmethod
-    def _events(s: Any, call_sid: str, seq: int, now: dt.datetime,
-                events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+    def _events(
+        s: Any, call_sid: str, seq: int, now: dt.datetime, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> None:
         for kind, node, detail in events:
-            s.add(CallEvent(call_sid=call_sid, seq=seq, at=now, kind=kind, node=node,
-                            detail=json.dumps(dict(detail), ensure_ascii=False, default=str)))
+            s.add(
+                CallEvent(
+                    call_sid=call_sid,
+                    seq=seq,
+                    at=now,
+                    kind=kind,
+                    node=node,
+                    detail=json.dumps(dict(detail), ensure_ascii=False, default=str),
+                )
+            )

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "StoreUnavailable", "MIGRATIONS"]
+__all__ = ["MIGRATIONS", "Database", "StoreUnavailable"]
 
 log = logging.getLogger(__name__)
 

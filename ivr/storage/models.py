@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.storage.base import Base
 
-__all__ = ["CallRecord", "CallEvent"]
+__all__ = ["CallEvent", "CallRecord"]
 
 
 class CallRecord(Base):

@@ -27,7 +27,7 @@ from ivr.web.calls import CallRunner
 from ivr.web.logs import JsonFormatter, install_request_logging
 from ivr.web.twiml import TwimlWriter
 
-__all__ = ["create_app", "IvrState"]
+__all__ = ["IvrState", "create_app"]
 
 log = logging.getLogger("ivr.web")
 

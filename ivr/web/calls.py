@@ -25,7 +25,6 @@ from ivr.engine import (
     Digits,
     Engine,
     Event,
-    Gather,
     Invoke,
     NoInput,
     RecordingDone,
@@ -40,7 +39,7 @@ from ivr.services.registry import ServiceContext, ServiceRegistry
 from ivr.storage.calls import CallStore, StoredCall
 from ivr.web.twiml import TwimlWriter
 
-__all__ = ["Reply", "CallRunner", "mask_digits"]
+__all__ = ["CallRunner", "Reply", "mask_digits"]
 
 log = logging.getLogger("ivr.calls")
 
@@ -103,11 +102,20 @@ class CallRunner:
             return Reply(existing.last_twiml, self._node_of(existing))
         caller = params.get("From", "")
         step = self.engine.start(CallStarted(caller=caller))
-        step, events = self._run(sid, caller, step, [("start", self.engine.menu.start, {"caller": _mask_phone(caller)})])
+        step, events = self._run(
+            sid, caller, step, [("start", self.engine.menu.start, {"caller": _mask_phone(caller)})]
+        )
         twiml = self._write(step.actions, 1)
         stored = self.store.create(
-            sid, caller=caller, menu_id=self.engine.menu.id, menu_version=self.engine.menu.version,
-            node=step.state.node, state=step.state.to_json(), twiml=twiml, now=self.clock(), events=events,
+            sid,
+            caller=caller,
+            menu_id=self.engine.menu.id,
+            menu_version=self.engine.menu.version,
+            node=step.state.node,
+            state=step.state.to_json(),
+            twiml=twiml,
+            now=self.clock(),
+            events=events,
         )
         return Reply(stored.last_twiml, step.state.node)
 
@@ -138,11 +146,18 @@ class CallRunner:
             step = self.engine.send(state, event)
         except StaleStateError:
             return self._restart(sid, stored.caller)
-        events: list[tuple[str, str, Mapping[str, Any]]] = [(type(event).__name__, state.node, self._describe(state, event))]
+        events: list[tuple[str, str, Mapping[str, Any]]] = [
+            (type(event).__name__, state.node, self._describe(state, event))
+        ]
         step, events = self._run(sid, stored.caller, step, events)
         twiml = self._write(step.actions, stored.step + 1)
         saved = self.store.advance(
-            sid, stored.step, node=step.state.node, state=step.state.to_json(), twiml=twiml, now=self.clock(),
+            sid,
+            stored.step,
+            node=step.state.node,
+            state=step.state.to_json(),
+            twiml=twiml,
+            now=self.clock(),
             events=events,
         )
         if not saved:
@@ -166,8 +181,13 @@ class CallRunner:
         step = self.engine.start(CallStarted(caller=caller))
         step, _ = self._run(sid, caller, step, [])
         restarted = self.store.restart(
-            sid, caller=caller, menu_id=self.engine.menu.id, menu_version=self.engine.menu.version,
-            node=step.state.node, state=step.state.to_json(), now=self.clock(),
+            sid,
+            caller=caller,
+            menu_id=self.engine.menu.id,
+            menu_version=self.engine.menu.version,
+            node=step.state.node,
+            state=step.state.to_json(),
+            now=self.clock(),
             twiml_for=lambda at: self._write(step.actions, at),
         )
         return Reply(restarted.last_twiml, step.state.node)
@@ -261,4 +281,3 @@ def _outcome(result: Event) -> str:
 
 def _mask_phone(number: str) -> str:
     return number[:-4] + "****" if len(number) > 6 else number
-

@@ -45,9 +45,15 @@ def install_request_logging(app: Flask) -> None:
         ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         access.info(
             "request",
-            extra={"fields": {
-                "method": request.method, "path": request.path, "status": resp.status_code, "ms": ms,
-                "call_sid": g.get("call_sid", ""), "node": g.get("ivr_node", ""),
-            }},
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": resp.status_code,
+                    "ms": ms,
+                    "call_sid": g.get("call_sid", ""),
+                    "node": g.get("ivr_node", ""),
+                }
+            },
         )
         return resp

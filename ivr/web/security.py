@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr.config import Settings
 
-__all__ = ["signed_url", "require_twilio_signature"]
+__all__ = ["require_twilio_signature", "signed_url"]
 
 log = logging.getLogger("ivr.security")
 

@@ -21,7 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.config import DEFAULT_VOICES, VoiceSetting
 from ivr.engine import Action, Gather, Hangup, Record, Say, Transfer
 
-__all__ = ["TwimlWriter", "step_url", "apology"]
+__all__ = ["TwimlWriter", "apology", "step_url"]
 
 FilesFor = Callable[[Say], list[str] | None]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,37 @@ def menu() -> Menu:
 def engine(menu: Menu) -> Engine:
     """An engine for the 12333 menu."""
     return Engine(menu)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL with a schema of its own for this test session.
+
+    Read from ``IVR_TEST_POSTGRES_URL``; the tests that use it skip when it is unset.
+    """
+    base = os.environ.get("IVR_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("IVR_TEST_POSTGRES_URL is not set (CI sets it; PostgreSQL tests need a server)")
+    from sqlalchemy import create_engine, text
+
+    schema = f"ivr_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # a URL that does not answer is a broken environment, not a pass
+        pytest.fail(f"IVR_TEST_POSTGRES_URL is set but PostgreSQL does not answer: {exc}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    """Close the connections of the apps a test made, so none leaks into the next."""
+    yield
+    from tests.webapp import dispose_apps
+
+    dispose_apps()

@@ -80,7 +80,12 @@ def _as_list(value: Any) -> Any:
     return value
 
 
-Prompt: TypeAlias = Annotated[tuple[PromptPart, ...], BeforeValidator(_as_list), Field(min_length=1, max_length=20)]
+Prompt: TypeAlias = Annotated[
+    tuple[PromptPart, ...],
+    # Editors see the shorthands too: one part on its own is a one-part prompt.
+    BeforeValidator(_as_list, json_schema_input_type=PromptRef | Text | list[PromptRef | Text]),
+    Field(min_length=1, max_length=20),
+]
 """A prompt: one part or a list of parts, each a :class:`Text` or a :class:`PromptRef`."""
 
 
@@ -156,7 +161,11 @@ def _rule_shorthand(value: Any) -> Any:
 
 
 Validation: TypeAlias = Annotated[
-    DigitsRule | NewPasswordRule, BeforeValidator(_rule_shorthand), Field(discriminator="rule")
+    DigitsRule | NewPasswordRule,
+    BeforeValidator(
+        _rule_shorthand, json_schema_input_type=Literal["digits", "cn_ric"] | DigitsRule | NewPasswordRule
+    ),
+    Field(discriminator="rule"),
 ]
 
 

@@ -1,0 +1,269 @@
+"""The webhook service through Flask's test client: TwiML for every node kind, state, resilience."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from ivr.config import ConfigError
+from tests.twiml_tools import WebCall, assert_valid_twiml
+from tests.webapp import OUT_OF_HOURS, make_app
+
+ID = "110101199003074258"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
+
+
+def test_incoming_call_gets_welcome_in_a_gather_with_a_timeout_redirect(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    root = assert_valid_twiml(call.twiml)
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.attrib["numDigits"] == "1" and gather.attrib["finishOnKey"] == ""
+    assert gather.attrib["timeout"] == "5" and gather.attrib["input"] == "dtmf"
+    assert gather.attrib["action"] == "/voice/step?s=1"
+    say = gather.find("Say")
+    assert say is not None and say.attrib == {"language": "cmn-CN", "voice": "Polly.Zhiyu"}
+    assert (say.text or "").startswith("欢迎致电12333")
+    # On a timeout Twilio runs the next verb: a Redirect that reports the silence.
+    redirect = root.find("Redirect")
+    assert redirect is not None and redirect.text == "/voice/step?s=1&timeout=1"
+    assert list(root)[-1] is redirect
+    assert call.node == "main"
+
+
+def test_menu_step_and_silence(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    call.press("4")
+    assert call.node == "ecard" and "下载电子社保卡" in call.twiml
+    call.silence()
+    assert "没有收到" in call.twiml and call.node == "ecard"
+
+
+def test_id_input_has_numdigits_18_and_hash_finish_and_reads_back(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    call.press("1")
+    root = assert_valid_twiml(call.twiml)
+    gather = root.find("Gather")
+    assert gather is not None and gather.attrib["numDigits"] == "18" and gather.attrib["finishOnKey"] == "#"
+    call.press(ID[:-1] + "9")  # bad check digit
+    assert "有误" in call.twiml or "不正确" in call.twiml
+    call.press(ID)
+    assert "1 1 0 1 0 1" in call.twiml
+    gather = assert_valid_twiml(call.twiml).find("Gather")
+    assert gather is not None and gather.attrib["numDigits"] == "1"
+
+
+def test_english_after_language_switch(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    call.press("9")
+    call.press("2")
+    say = assert_valid_twiml(call.twiml).find("Gather/Say")
+    assert say is not None and say.attrib["language"] == "en-US" and say.attrib["voice"] == "Polly.Joanna"
+
+
+def test_voices_are_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_SAY_VOICE_ZH_CN", "Polly.Zhiyu")
+    monkeypatch.setenv("IVR_SAY_LANGUAGE_ZH_CN", "zh-CN")
+    call = WebCall(make_app(tmp_path).test_client())
+    say = assert_valid_twiml(call.twiml).find("Gather/Say")
+    assert say is not None and say.attrib["language"] == "zh-CN"
+
+
+def test_agent_in_hours_dials_with_an_action(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    call.press("0")
+    root = assert_valid_twiml(call.twiml)
+    dial = root.find("Dial")
+    assert dial is not None and (dial.text or "").strip() == "+8610123456789"
+    assert dial.attrib["action"].startswith("/voice/step?s=")
+    assert call.node == "agent_transfer"
+    call.dial_ends("busy")
+    assert "留言请按1" in call.twiml
+    call.press("1")
+    root = assert_valid_twiml(call.twiml)
+    record = root.find("Record")
+    assert record is not None and record.attrib["maxLength"] == "120" and record.attrib["playBeep"] == "true"
+    assert root.find("Redirect") is not None  # Twilio falls through when nothing was recorded
+
+
+def test_agent_transfer_completed_hangs_up(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    call.press("0")
+    call.dial_ends("completed", 120)
+    assert assert_valid_twiml(call.twiml).find("Hangup") is not None
+
+
+def test_agent_without_a_configured_number_offers_voicemail(tmp_path: Path) -> None:
+    app = make_app(tmp_path, AGENT_NUMBER=None)
+    call = WebCall(app.test_client())
+    call.press("0")
+    assert "<Dial" not in call.twiml and "留言请按1" in call.twiml
+
+
+def test_out_of_hours_announces_hours(tmp_path: Path) -> None:
+    call = WebCall(make_app(tmp_path, CLOCK=OUT_OF_HOURS).test_client())
+    call.press("0")
+    assert "8:30" in call.twiml and "<Dial" not in call.twiml
+
+
+def test_voicemail_then_goodbye_ends_with_hangup(app: Flask) -> None:
+    call = WebCall(app.test_client())
+    call.press("0")
+    call.dial_ends("no-answer")
+    call.press("1")
+    call.record("https://api.twilio.com/recordings/RE1", 12)
+    root = assert_valid_twiml(call.twiml)
+    assert list(root)[-1].tag == "Hangup"
+
+
+def test_replayed_step_gets_the_same_answer_and_changes_nothing(app: Flask) -> None:
+    client = app.test_client()
+    call = WebCall(client)
+    call.press("4")
+    first = call.twiml
+    again = client.post("/voice/step?s=1", data={"CallSid": call.sid, "Digits": "5"})
+    assert again.data.decode() == first
+    call.press("1")
+    assert call.node == "ecard_download"
+
+
+def test_replayed_incoming_webhook_is_idempotent(app: Flask) -> None:
+    client = app.test_client()
+    call = WebCall(client)
+    again = client.post("/voice", data={"CallSid": call.sid, "From": call.caller})
+    assert again.data.decode() == call.twiml
+
+
+def test_unknown_call_restarts_at_the_main_menu(app: Flask) -> None:
+    resp = app.test_client().post("/voice/step?s=7", data={"CallSid": "CAunknown", "Digits": "4"})
+    assert resp.status_code == 200 and resp.headers["X-IVR-Node"] == "main"
+    assert "欢迎" in assert_valid_twiml(resp.data).findtext("Gather/Say", "")
+
+
+def test_stale_state_from_an_older_menu_restarts_politely(app: Flask) -> None:
+    from sqlalchemy import update
+
+    from ivr.storage.models import CallRecord
+
+    client = app.test_client()
+    call = WebCall(client)
+    call.press("4")
+    db = app.extensions["ivr"].db
+    with db.session() as s:
+        s.execute(update(CallRecord).values(state='{"garbage": true}'))
+    call.press("1")
+    assert call.node == "main"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"CallSid": ""},
+        {"CallSid": "x" * 100},
+    ],
+)
+def test_webhook_without_a_usable_callsid_apologises(app: Flask, form: dict[str, str]) -> None:
+    resp = app.test_client().post("/voice", data=form)
+    assert resp.status_code == 200
+    root = assert_valid_twiml(resp.data)
+    assert root.find("Hangup") is not None and "暂时" in resp.data.decode()
+
+
+def test_status_callback_closes_the_call(app: Flask) -> None:
+    client = app.test_client()
+    call = WebCall(client)
+    resp = client.post("/status", data={"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "61"})
+    assert resp.status_code == 204
+    from ivr.storage.models import CallRecord
+
+    with app.extensions["ivr"].db.session() as s:
+        row = s.get(CallRecord, call.sid)
+        assert row is not None and row.status == "completed" and row.duration == 61 and row.ended_at is not None
+    assert client.post("/status", data={"CallSid": "CAnope", "CallStatus": "completed"}).status_code == 404
+
+
+def test_healthz_reports_the_store(app: Flask, tmp_path: Path) -> None:
+    resp = app.test_client().get("/healthz")
+    assert resp.status_code == 200 and resp.json == {"status": "ok", "menu": "12333", "version": "1.0.0"}
+
+
+def test_database_down_gives_a_polite_apology_not_a_500(tmp_path: Path) -> None:
+    # A directory where the database file should be: SQLite cannot open it.
+    (tmp_path / "ivr.db").mkdir()
+    app = make_app(tmp_path)
+    client = app.test_client()
+    resp = client.post("/voice", data={"CallSid": "CA1", "From": "+86138"})
+    assert resp.status_code == 200
+    root = assert_valid_twiml(resp.data)
+    assert root.find("Hangup") is not None
+    assert "temporarily unavailable" in resp.data.decode()
+    assert client.get("/healthz").status_code == 503
+
+
+def test_database_going_down_mid_call(app: Flask) -> None:
+    client = app.test_client()
+    call = WebCall(client)
+    app.extensions["ivr"].db.dispose()
+    app.extensions["ivr"].db.url = app.extensions["ivr"].db.url.set(database="/nonexistent/dir/ivr.db")
+    call.press("4")
+    assert "暂时无法提供服务" in call.twiml
+
+
+def test_request_body_is_limited(tmp_path: Path) -> None:
+    app = make_app(tmp_path, MAX_BODY_BYTES=2048)
+    resp = app.test_client().post("/voice", data={"CallSid": "CA1", "From": "x" * 5000})
+    assert resp.status_code == 413
+
+
+def test_logs_never_show_a_full_id_number_or_password(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("ivr")
+    logger.propagate = True
+    try:
+        with caplog.at_level(logging.DEBUG, logger="ivr"):
+            call = WebCall(app.test_client())
+            for key in ["1", ID, "1", "654321"]:
+                call.press(key)
+        events = app.extensions["ivr"].runner.store.events(call.sid)
+    finally:
+        logger.propagate = False
+    text = caplog.text + repr(events)
+    assert ID not in text and "654321" not in text
+    assert "110***********4258" in repr(events) and "******" in repr(events)
+
+
+def test_production_refuses_to_start_without_an_auth_token(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
+        make_app(tmp_path, ENV="production")
+    assert make_app(tmp_path, ENV="production", INSECURE=True)
+    assert make_app(tmp_path, ENV="production", TWILIO_AUTH_TOKEN="secret")
+
+
+def test_bad_settings_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="IVR_PUBLIC_URL"):
+        make_app(tmp_path, PUBLIC_URL="ftp://nope")
+    with pytest.raises(ConfigError, match="IVR_CLOCK"):
+        make_app(tmp_path, CLOCK="2026-11-23T10:00:00")
+
+
+def test_two_apps_on_one_database_serve_alternate_steps(tmp_path: Path) -> None:
+    a = make_app(tmp_path).test_client()
+    b = make_app(tmp_path).test_client()
+    call = WebCall(a)
+    call.client = b
+    call.press("4")
+    call.client = a
+    call.press("2")
+    call.client = b
+    call.press("#")
+    assert call.node == "ecard"
+    call.client = a
+    call.press("#")
+    assert call.node == "main"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.storage.db import Database, StoreUnavailable
@@ -37,11 +37,11 @@ class CallStore:
 
     def load(self, call_sid: str) -> StoredCall | None:
         """The stored call, or None if the store has never seen it."""
-        with self.db.session() as s:
-            row = s.get(CallRecord, call_sid)
-            if row is None:
-                return None
-            return StoredCall(row.call_sid, row.state, row.step, row.last_twiml, row.status, row.caller)
+        t = CallRecord.__table__.c
+        query = select(t.call_sid, t.state, t.step, t.last_twiml, t.status, t.caller).where(t.call_sid == call_sid)
+        with self.db.connection() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else StoredCall(*row)
 
     def create(
         self,
@@ -141,15 +141,30 @@ class CallStore:
         events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
     ) -> bool:
         """Save the call's next state if nobody else has moved it since ``expected_step``."""
-        with self.db.session() as s:
-            result = s.execute(
-                update(CallRecord)
-                .where(CallRecord.call_sid == call_sid, CallRecord.step == expected_step)
+        t = CallRecord.__table__.c
+        with self.db.connection() as conn:
+            result = conn.execute(
+                update(CallRecord.__table__)
+                .where(t.call_sid == call_sid, t.step == expected_step)
                 .values(node=node, state=state, last_twiml=twiml, step=expected_step + 1, updated_at=now)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if result.rowcount != 1:
                 return False
-            self._events(s, call_sid, expected_step, now, events)
+            if events:
+                conn.execute(
+                    insert(CallEvent.__table__),
+                    [
+                        {
+                            "call_sid": call_sid,
+                            "seq": expected_step,
+                            "at": now,
+                            "kind": kind,
+                            "node": node_,
+                            "detail": json.dumps(dict(detail), ensure_ascii=False, default=str),
+                        }
+                        for kind, node_, detail in events
+                    ],
+                )
             return True
 
     def finish(self, call_sid: str, status: str, duration: int | None, now: dt.datetime) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, make_url, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,6 +90,18 @@ class Database:
         try:
             with self._sessions() as session, session.begin():
                 yield session
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection in one transaction, for the webhook's hot path (no ORM overhead).
+
+        Database failures come out as :class:`StoreUnavailable`.
+        """
+        try:
+            with self.engine.begin() as conn:
+                yield conn
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 

@@ -6,15 +6,18 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
 
 __all__ = ["CallStore", "StoredCall"]
+
+_CALLS = cast(Table, CallRecord.__table__)
+_EVENTS = cast(Table, CallEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class CallStore:
 
     def load(self, call_sid: str) -> StoredCall | None:
         """The stored call, or None if the store has never seen it."""
-        t = CallRecord.__table__.c
+        t = _CALLS.c
         query = select(t.call_sid, t.state, t.step, t.last_twiml, t.status, t.caller).where(t.call_sid == call_sid)
         with self.db.connection() as conn:
             row = conn.execute(query).first()
@@ -141,10 +144,10 @@ class CallStore:
         events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
     ) -> bool:
         """Save the call's next state if nobody else has moved it since ``expected_step``."""
-        t = CallRecord.__table__.c
+        t = _CALLS.c
         with self.db.connection() as conn:
             result = conn.execute(
-                update(CallRecord.__table__)
+                update(_CALLS)
                 .where(t.call_sid == call_sid, t.step == expected_step)
                 .values(node=node, state=state, last_twiml=twiml, step=expected_step + 1, updated_at=now)
             )
@@ -152,7 +155,7 @@ class CallStore:
                 return False
             if events:
                 conn.execute(
-                    insert(CallEvent.__table__),
+                    insert(_EVENTS),
                     [
                         {
                             "call_sid": call_sid,

@@ -218,6 +218,7 @@ class CallRunner:
         actions: list[Action] = list(step.actions)
         for _ in range(MAX_SERVICE_CALLS):
             last = actions[-1] if actions else None
+            result: ServiceDone | ServiceFailed | TransferDone
             if isinstance(last, Invoke):
                 result = self._invoke(sid, caller, step.state, last)
                 events.append(("service", step.state.node, {"service": last.service, "outcome": _outcome(result)}))

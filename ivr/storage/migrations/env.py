@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import ivr.storage.cards
 import ivr.storage.models  # noqa: F401 - registers the tables
 from ivr.storage.base import Base
 

@@ -267,3 +267,21 @@ def test_two_apps_on_one_database_serve_alternate_steps(tmp_path: Path) -> None:
     call.client = a
     call.press("#")
     assert call.node == "main"
+
+
+def test_metrics_count_calls_steps_latency_and_outcomes(app: Flask) -> None:
+    client = app.test_client()
+    call = WebCall(client)
+    call.press("4")
+    call.press("0")  # agent.hours runs: one transaction outcome
+    client.post("/status", data={"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"})
+    client.post("/voice", data={})  # an apology
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.mimetype == "text/plain"
+    text = resp.data.decode()
+    assert 'ivr_calls_started_total{menu="12333"} 1.0' in text
+    assert 'ivr_steps_total{node="ecard"} 1.0' in text
+    assert 'ivr_transactions_total{outcome="open",service="agent.hours"} 1.0' in text
+    assert 'ivr_calls_ended_total{status="completed"} 1.0' in text
+    assert 'ivr_apologies_total{reason="bad request"} 1.0' in text
+    assert 'ivr_webhook_seconds_count{endpoint="step"} 2.0' in text

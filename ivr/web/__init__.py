@@ -25,6 +25,7 @@ from ivr.storage.calls import CallStore
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.web.calls import CallRunner
 from ivr.web.logs import JsonFormatter, install_request_logging
+from ivr.web.metrics import install_metrics
 from ivr.web.twiml import TwimlWriter
 
 __all__ = ["IvrState", "create_app"]
@@ -116,4 +117,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
     install_request_logging(app)
+    metrics = install_metrics(app)
+    runner.observer = metrics.observe_events
     return app

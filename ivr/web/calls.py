@@ -82,6 +82,7 @@ class CallRunner:
         settings: Settings,
         step_base: str = "/voice/step",
         clock: Callable[[], dt.datetime] | None = None,
+        observer: Callable[[list[tuple[str, str, Mapping[str, Any]]]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -90,6 +91,8 @@ class CallRunner:
         self.settings = settings
         self.step_base = step_base
         self.clock = clock or settings.now
+        self.observer = observer
+        """Called with each step's events once they are stored (metrics)."""
 
     # -- webhooks -----------------------------------------------------------
 
@@ -117,6 +120,7 @@ class CallRunner:
             now=self.clock(),
             events=events,
         )
+        self._observe(events)
         return Reply(stored.last_twiml, step.state.node)
 
     def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
@@ -165,6 +169,7 @@ class CallRunner:
             latest = self.store.load(sid)
             if latest is not None:
                 return Reply(latest.last_twiml, self._node_of(latest))
+        self._observe(events)
         return Reply(twiml, step.state.node)
 
     def status(self, params: Mapping[str, str]) -> bool:
@@ -176,6 +181,10 @@ class CallRunner:
         return self.store.finish(params["CallSid"], params.get("CallStatus", "completed"), duration, self.clock())
 
     # -- plumbing -------------------------------------------------------------
+
+    def _observe(self, events: list[tuple[str, str, Mapping[str, Any]]]) -> None:
+        if self.observer is not None:
+            self.observer(events)
 
     def _restart(self, sid: str, caller: str) -> Reply:
         step = self.engine.start(CallStarted(caller=caller))

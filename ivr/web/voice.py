@@ -37,16 +37,20 @@ def _answer(work: str) -> Response:
     sid = params.get("CallSid", "")
     g.call_sid = sid
     voices = current_app.extensions["ivr"].settings.voices
+    apologies = current_app.extensions["ivr_metrics"].apologies
     if not sid or len(sid) > 64:
         log.warning("webhook without a usable CallSid")
+        apologies.labels("bad request").inc()
         return _twiml(apology(voices))
     try:
         reply: Reply = _runner().incoming(params) if work == "incoming" else _runner().step(params, request.args)
     except StoreUnavailable as exc:
         log.error("store unavailable: %s", exc)
+        apologies.labels("store").inc()
         return _twiml(apology(voices))
     except Exception:
         log.exception("webhook failed")
+        apologies.labels("bug").inc()
         return _twiml(apology(voices))
     return _twiml(reply.twiml, reply.node)
 
@@ -75,6 +79,7 @@ def status() -> Response:
         return Response("missing CallSid\n", status=400, mimetype="text/plain")
     try:
         known = _runner().status(request.form.to_dict())
+        current_app.extensions["ivr_metrics"].calls_ended.labels(request.form.get("CallStatus", "")[:20]).inc()
     except StoreUnavailable as exc:
         log.error("store unavailable: %s", exc)
         return Response("store unavailable\n", status=503, mimetype="text/plain")

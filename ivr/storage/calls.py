@@ -46,48 +46,7 @@ class CallStore:
             row = conn.execute(query).first()
         return None if row is None else StoredCall(*row)
 
-    def create(
-        self,
-        call_sid: str,
-        *,
-        caller: str,
-        menu_id: str,
-        menu_version: str,
-        node: str,
-        state: str,
-        twiml: str,
-        now: dt.datetime,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
-    ) -> StoredCall:
-        """Store a new call at step 1; if Twilio retried the first webhook, return the call already stored."""
-        try:
-            with self.db.session() as s:
-                s.add(
-                    CallRecord(
-                        call_sid=call_sid,
-                        caller=caller[:40],
-                        menu_id=menu_id,
-                        menu_version=menu_version,
-                        node=node,
-                        state=state,
-                        step=1,
-                        last_twiml=twiml,
-                        status="in-progress",
-                        started_at=now,
-                        updated_at=now,
-                    )
-                )
-                s.flush()
-                self._events(s, call_sid, 0, now, events)
-        except StoreUnavailable as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                existing = self.load(call_sid)
-                if existing is not None:
-                    return existing
-            raise
-        return StoredCall(call_sid, state, 1, twiml, "in-progress", caller)
-
-    def restart(
+    def begin(
         self,
         call_sid: str,
         *,
@@ -98,39 +57,38 @@ class CallStore:
         state: str,
         now: dt.datetime,
         twiml_for: Callable[[int], str],
+        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+        again: bool = False,
     ) -> StoredCall:
-        """Begin the call again (its stored state was unusable, or the store never saw it).
+        """Store a call at its first step, and return it as stored.
 
-        ``twiml_for(step)`` writes the answer once the call's new step number is known.
+        ``twiml_for(step)`` writes the answer once the step number is known.  If
+        the store has the call already, a retried incoming webhook gets the call
+        as it is; with ``again`` (its stored state was unusable) the call starts
+        over at the next step number, so answers to older documents stay stale.
         """
-        with self.db.session() as s:
-            row = s.get(CallRecord, call_sid, with_for_update=True)
-            if row is None:
-                twiml = twiml_for(1)
-                s.add(
-                    CallRecord(
-                        call_sid=call_sid,
-                        caller=caller[:40],
-                        menu_id=menu_id,
-                        menu_version=menu_version,
-                        node=node,
-                        state=state,
-                        step=1,
-                        last_twiml=twiml,
-                        status="in-progress",
-                        started_at=now,
-                        updated_at=now,
-                    )
-                )
+        try:
+            with self.db.session() as s:
+                row = s.get(CallRecord, call_sid, with_for_update=True)
+                if row is not None and not again:
+                    return StoredCall(row.call_sid, row.state, row.step, row.last_twiml, row.status, row.caller)
+                if row is None:
+                    row = CallRecord(call_sid=call_sid, caller=caller[:40], step=1, started_at=now)
+                    s.add(row)
+                else:
+                    row.step += 1
+                row.menu_id, row.menu_version, row.node, row.state = menu_id, menu_version, node, state
+                row.last_twiml, row.status, row.updated_at = twiml_for(row.step), "in-progress", now
                 s.flush()
-                self._events(s, call_sid, 0, now, [("restart", node, {})])
-                return StoredCall(call_sid, state, 1, twiml, "in-progress", caller)
-            row.step += 1
-            twiml = twiml_for(row.step)
-            row.menu_id, row.menu_version, row.node, row.state = menu_id, menu_version, node, state
-            row.last_twiml, row.updated_at, row.status = twiml, now, "in-progress"
-            self._events(s, call_sid, row.step, now, [("restart", node, {})])
-            return StoredCall(call_sid, state, row.step, twiml, row.status, row.caller)
+                self._events(s, call_sid, row.step, now, events)
+                return StoredCall(call_sid, state, row.step, row.last_twiml, row.status, row.caller)
+        except StoreUnavailable as exc:
+            # Two workers took the same first webhook at once: the other one stored it.
+            if not again and isinstance(exc.__cause__, IntegrityError):
+                existing = self.load(call_sid)
+                if existing is not None:
+                    return existing
+            raise
 
     def advance(
         self,

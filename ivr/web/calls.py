@@ -104,24 +104,7 @@ class CallRunner:
             # Twilio retried the incoming webhook: say the same again.
             return Reply(existing.last_twiml, self._node_of(existing))
         caller = params.get("From", "")
-        step = self.engine.start(CallStarted(caller=caller))
-        step, events = self._run(
-            sid, caller, step, [("start", self.engine.menu.start, {"caller": _mask_phone(caller)})]
-        )
-        twiml = self._write(step.actions, 1)
-        stored = self.store.create(
-            sid,
-            caller=caller,
-            menu_id=self.engine.menu.id,
-            menu_version=self.engine.menu.version,
-            node=step.state.node,
-            state=step.state.to_json(),
-            twiml=twiml,
-            now=self.clock(),
-            events=events,
-        )
-        self._observe(events)
-        return Reply(stored.last_twiml, step.state.node)
+        return self._begin(sid, caller, [("start", self.engine.menu.start, {"caller": _mask_phone(caller)})])
 
     def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         """A later step of a call, reached through an action or Redirect URL we wrote."""
@@ -187,9 +170,14 @@ class CallRunner:
             self.observer(events)
 
     def _restart(self, sid: str, caller: str) -> Reply:
+        return self._begin(sid, caller, [("restart", self.engine.menu.start, {})], again=True)
+
+    def _begin(
+        self, sid: str, caller: str, events: list[tuple[str, str, Mapping[str, Any]]], again: bool = False
+    ) -> Reply:
         step = self.engine.start(CallStarted(caller=caller))
-        step, _ = self._run(sid, caller, step, [])
-        restarted = self.store.restart(
+        step, events = self._run(sid, caller, step, events)
+        stored = self.store.begin(
             sid,
             caller=caller,
             menu_id=self.engine.menu.id,
@@ -198,8 +186,11 @@ class CallRunner:
             state=step.state.to_json(),
             now=self.clock(),
             twiml_for=lambda at: self._write(step.actions, at),
+            events=events,
+            again=again,
         )
-        return Reply(restarted.last_twiml, step.state.node)
+        self._observe(events)
+        return Reply(stored.last_twiml, self._node_of(stored))
 
     def _event(self, state: CallState, params: Mapping[str, str], query: Mapping[str, str]) -> Event | None:
         if state.awaiting in ("digits", "confirm"):

@@ -15,14 +15,15 @@ from ivr.errors import Problem
 from ivr.menu.model import (
     SAY_AS,
     TEMPLATE_FIELD,
+    GlobalKey,
     HangupNode,
     InputNode,
     LanguageNode,
     Menu,
     MenuNode,
     MessageNode,
-    Node,
     NewPasswordRule,
+    Node,
     Prompt,
     ServiceNode,
     Text,
@@ -31,7 +32,7 @@ from ivr.menu.model import (
 )
 from ivr.services.registry import ServiceSpec
 
-__all__ = ["check_menu", "edges", "SYSTEM_VARS"]
+__all__ = ["SYSTEM_VARS", "check_menu", "edges"]
 
 SYSTEM_VARS = frozenset({"caller", "language"})
 """Variables every call has without a node setting them."""
@@ -47,7 +48,8 @@ def _p(*parts: str) -> str:
 
 def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[str, str]]:
     """Every (field path, target node id) the call can go to from ``node``."""
-    base = ("nodes", node_id)
+    base: tuple[str, ...] = ("nodes", node_id)
+    where: tuple[str, ...]
     if isinstance(node, (MenuNode, LanguageNode)):
         if isinstance(node, MenuNode):
             for key, target in node.options.items():
@@ -56,11 +58,11 @@ def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[str, str]]:
             yield _p(*base, "next"), node.next
         for key, gk in menu.global_keys(node).items():
             if gk.action == "goto" and gk.target is not None:
-                where = base + ("global_keys", key) if node.global_keys and key in node.global_keys else (
-                    "defaults", "global_keys", key)
-                yield _p(*where), gk.target
+                own = key in (node.global_keys or {})
+                where = (*base, "global_keys", key) if own else ("defaults", "global_keys", key)
+                yield _p(*where, "target"), gk.target
     if isinstance(node, (MenuNode, InputNode, LanguageNode)):
-        where = base + ("on_exhausted",) if node.on_exhausted else ("defaults", "on_exhausted")
+        where = (*base, "on_exhausted") if node.on_exhausted else ("defaults", "on_exhausted")
         yield _p(*where), menu.dialog(node).on_exhausted
     if isinstance(node, (InputNode, MessageNode, VoicemailNode)):
         yield _p(*base, "next"), node.next
@@ -130,7 +132,7 @@ def _check_prompt_refs(menu: Menu) -> Iterator[Problem]:
                 used.add(name)
                 if name not in menu.prompts:
                     where = path if len(prompt) == 1 else f"{path}[{i}]"
-                    yield Problem(where, f"there is no prompt named {name!r} in \"prompts\"")
+                    yield Problem(where, f'there is no prompt named {name!r} in "prompts"')
     for name in menu.prompts:
         if name not in used:
             yield Problem(_p("prompts", name), "this named prompt is never used", "warning")
@@ -168,9 +170,11 @@ def _check_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Pro
         if isinstance(node, InputNode):
             if node.match and node.match not in produced:
                 yield Problem(_p("nodes", node_id, "match"), f"no input node sets the variable {node.match!r}")
-            if isinstance(node.validate_, NewPasswordRule) and node.validate_.id_var:
-                if node.validate_.id_var not in produced:
-                    yield Problem(_p("nodes", node_id, "validate", "id_var"), f"no node sets {node.validate_.id_var!r}")
+            rule = node.validate_
+            if isinstance(rule, NewPasswordRule) and rule.id_var and rule.id_var not in produced:
+                yield Problem(
+                    _p("nodes", node_id, "validate", "id_var"), f"no input node sets the variable {rule.id_var!r}"
+                )
         if isinstance(node, ServiceNode):
             for param, var in node.args.items():
                 if var not in produced:
@@ -189,19 +193,26 @@ def _check_services(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator
             continue
         for param in node.args:
             if param not in spec.params:
-                yield Problem(_p(*base, "args", param), f"{spec.name} takes no parameter {param!r} (it takes {', '.join(spec.params) or 'none'})")
+                takes = ", ".join(spec.params) or "none"
+                yield Problem(_p(*base, "args", param), f"{spec.name} takes no parameter {param!r} (it takes {takes})")
         for param in spec.params:
             if param not in node.args:
                 yield Problem(_p(*base, "args"), f"{spec.name} needs the parameter {param!r}")
         for outcome in node.outcomes:
             if outcome not in spec.outcomes:
-                yield Problem(_p(*base, "outcomes", outcome), f"{spec.name} never returns {outcome!r} (it returns {', '.join(spec.outcomes)})")
+                returns = ", ".join(spec.outcomes)
+                yield Problem(
+                    _p(*base, "outcomes", outcome), f"{spec.name} never returns {outcome!r} (it returns {returns})"
+                )
         if node.default is None:
             for outcome in spec.outcomes:
                 if outcome not in node.outcomes:
-                    yield Problem(_p(*base, "outcomes"), f"the outcome {outcome!r} of {spec.name} goes nowhere: route it or give a \"default\"")
+                    message = f'the outcome {outcome!r} of {spec.name} goes nowhere: route it or give a "default"'
+                    yield Problem(_p(*base, "outcomes"), message)
         if not (node.on_error or menu.defaults.on_error):
-            yield Problem(_p(*base), "where should the call go if the service fails? Set \"on_error\" here or in \"defaults\"")
+            yield Problem(
+                _p(*base), 'where should the call go if the service fails? Set "on_error" here or in "defaults"'
+            )
 
 
 def _check_graph(menu: Menu) -> Iterator[Problem]:
@@ -214,14 +225,28 @@ def _check_graph(menu: Menu) -> Iterator[Problem]:
                 yield Problem(path, f"there is no node {target!r}")
             else:
                 graph[node_id].append(target)
+    # Targets no node may use, but which are wrong all the same: the defaults every node
+    # overrides, a global key in a menu without menu nodes, a node's own key shadowed by
+    # one of its options.
+    for name in ("on_exhausted", "on_error"):
+        target = getattr(menu.defaults, name)
+        if target is not None and target not in nodes:
+            yield Problem(_p("defaults", name), f"there is no node {target!r}")
+    global_keys: list[tuple[tuple[str, ...], Mapping[str, GlobalKey | None]]] = [
+        (("defaults",), menu.defaults.global_keys)
+    ]
+    for node_id, node in nodes.items():
+        if isinstance(node, (MenuNode, LanguageNode)) and node.global_keys:
+            global_keys.append((("nodes", node_id), node.global_keys))
+    for base, keys in global_keys:
+        for key, gk in keys.items():
+            if gk is not None and gk.target is not None and gk.target not in nodes:
+                yield Problem(_p(*base, "global_keys", key, "target"), f"there is no node {gk.target!r}")
     if menu.start not in nodes:
         yield Problem(_p("start"), f"there is no node {menu.start!r}")
         return
-    for key, gk in menu.defaults.global_keys.items():
-        if gk is not None and gk.target is not None and gk.target not in nodes:
-            yield Problem(_p("defaults", "global_keys", key, "target"), f"there is no node {gk.target!r}")
 
-    reached = _reach(menu.start, graph)
+    reached = _reach([menu.start], graph)
     for node_id in nodes:
         if node_id not in reached:
             yield Problem(_p("nodes", node_id), "no call can reach this node")
@@ -232,23 +257,24 @@ def _check_graph(menu: Menu) -> Iterator[Problem]:
         for t in targets:
             reverse[t].append(src)
     ends = [n for n, node in nodes.items() if isinstance(node, (HangupNode, TransferNode))]
-    can_end: set[str] = set()
-    for end in ends:
-        can_end |= _reach(end, reverse)
-    for node_id in reached:
-        if node_id not in can_end:
-            yield Problem(_p("nodes", node_id), "a call that gets here can never end: no path leads to a hangup or a transfer")
+    can_end = _reach(ends, reverse)
+    for node_id in nodes:  # in document order
+        if node_id in reached and node_id not in can_end:
+            message = "a call that gets here can never end: no path leads to a hangup or a transfer"
+            yield Problem(_p("nodes", node_id), message)
 
     # Message and service nodes pass on without waiting for the caller; a cycle
     # made only of them would spin for ever.
     passing = {n for n, node in nodes.items() if isinstance(node, (MessageNode, ServiceNode))}
-    for cycle_node in _cycles_within(passing, graph):
-        yield Problem(_p("nodes", cycle_node), "this node is on a loop that never waits for the caller")
+    for cycle in _cycles_within([n for n in nodes if n in passing], graph):
+        loop = " -> ".join([*cycle, cycle[0]])
+        yield Problem(_p("nodes", cycle[0]), f"this node is on a loop that never waits for the caller: {loop}")
 
 
-def _reach(start: str, graph: Mapping[str, list[str]]) -> set[str]:
-    seen = {start}
-    todo = [start]
+def _reach(starts: list[str], graph: Mapping[str, list[str]]) -> set[str]:
+    """Every node reachable from any of ``starts`` (one search, however many starts)."""
+    seen = set(starts)
+    todo = list(starts)
     while todo:
         for nxt in graph.get(todo.pop(), ()):
             if nxt not in seen:
@@ -257,11 +283,15 @@ def _reach(start: str, graph: Mapping[str, list[str]]) -> set[str]:
     return seen
 
 
-def _cycles_within(allowed: set[str], graph: Mapping[str, list[str]]) -> list[str]:
-    """One node of each cycle that uses only ``allowed`` nodes (iterative DFS)."""
+def _cycles_within(order: list[str], graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """A cycle through each back edge of a DFS that uses only the nodes in ``order`` (iterative).
+
+    Every cycle among those nodes has at least one back edge, so none is missed.
+    """
+    allowed = set(order)
     colour: dict[str, int] = {}
-    found: list[str] = []
-    for root in sorted(allowed):
+    found: list[list[str]] = []
+    for root in order:
         if root in colour:
             continue
         colour[root] = 1
@@ -273,7 +303,8 @@ def _cycles_within(allowed: set[str], graph: Mapping[str, list[str]]) -> list[st
                     continue
                 state = colour.get(nxt, 0)
                 if state == 1:
-                    found.append(nxt)
+                    on_stack = [n for n, _ in stack]
+                    found.append(on_stack[on_stack.index(nxt) :])
                 elif state == 0:
                     colour[nxt] = 1
                     stack.append((nxt, iter(graph.get(nxt, ()))))
@@ -281,15 +312,16 @@ def _cycles_within(allowed: set[str], graph: Mapping[str, list[str]]) -> list[st
             else:
                 colour[node] = 2
                 stack.pop()
-    return sorted(set(found))
+    return found
 
 
 def check_menu(menu: Menu, services: Mapping[str, ServiceSpec]) -> list[Problem]:
     """Every problem with the meaning of ``menu``, errors and warnings, in document order."""
-    problems: list[Problem] = []
-    problems += _check_languages(menu)
-    problems += _check_prompt_refs(menu)
-    problems += _check_vars(menu, services)
-    problems += _check_services(menu, services)
-    problems += _check_graph(menu)
-    return problems
+    found: list[Problem] = []
+    found += _check_languages(menu)
+    found += _check_prompt_refs(menu)
+    found += _check_vars(menu, services)
+    found += _check_services(menu, services)
+    found += _check_graph(menu)
+    # The defaults reach every node: a bad default target is found once per node but said once.
+    return list(dict.fromkeys(found))

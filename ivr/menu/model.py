@@ -81,10 +81,12 @@ def _as_list(value: Any) -> Any:
 
 
 Prompt: TypeAlias = Annotated[
-    tuple[PromptPart, ...],
+    Annotated[tuple[PromptPart, ...], Field(min_length=1, max_length=20)],
     # Editors see the shorthands too: one part on its own is a one-part prompt.
-    BeforeValidator(_as_list, json_schema_input_type=PromptRef | Text | list[PromptRef | Text]),
-    Field(min_length=1, max_length=20),
+    BeforeValidator(
+        _as_list,
+        json_schema_input_type=PromptRef | Text | Annotated[list[PromptRef | Text], Field(min_length=1, max_length=20)],
+    ),
 ]
 """A prompt: one part or a list of parts, each a :class:`Text` or a :class:`PromptRef`."""
 
@@ -162,9 +164,7 @@ def _rule_shorthand(value: Any) -> Any:
 
 Validation: TypeAlias = Annotated[
     DigitsRule | NewPasswordRule,
-    BeforeValidator(
-        _rule_shorthand, json_schema_input_type=Literal["digits", "cn_ric"] | DigitsRule | NewPasswordRule
-    ),
+    BeforeValidator(_rule_shorthand, json_schema_input_type=Literal["digits", "cn_ric"] | DigitsRule | NewPasswordRule),
     Field(discriminator="rule"),
 ]
 

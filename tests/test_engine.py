@@ -267,3 +267,21 @@ def test_redacted_vars_mask_ids_and_secrets() -> None:
 )
 def test_say_value(value: str, how: str, language: str, spoken: str) -> None:
     assert say_value(value, how, language) == spoken
+
+
+def test_match_without_on_mismatch_asks_the_same_entry_again() -> None:
+    menu = make(
+        nodes__num__next="again",
+        nodes__again={
+            "kind": "input",
+            "var": "m",
+            "prompt": {"en-US": "Again."},
+            "match": "n",
+            "next": "said",
+            "invalid_prompt": {"en-US": "Those differ."},
+        },
+    )
+    call = Call(menu).press("2").press("4821").press("1").press("4822")
+    assert call.node == "again" and call.state.invalid == 1 and "Those differ." in call.last_heard
+    call.press("4821")
+    assert "Thanks." in call.heard

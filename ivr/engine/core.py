@@ -265,6 +265,12 @@ class Engine:
 
     def _entry(self, state: CallState, node: InputNode, digits: str, out: list[Action]) -> CallState:
         value = self._valid_entry(state, node, digits)
+        if value is not None and node.match is not None and state.vars.get(node.match) != value:
+            if node.on_mismatch is not None:
+                # The first entry may be the wrong one: start the pair again.
+                out.extend(self._say(self.menu.dialog(node).invalid_prompt, state))
+                return self._enter(state, node.on_mismatch, out)
+            value = None
         if value is None:
             return self._retry(state, "invalid", out)
         variables = dict(state.vars)
@@ -301,8 +307,6 @@ class Engine:
             id_number = state.vars.get(node.validate_.id_var or "", "")
             if len(digits) != 6 or digits in TRIVIAL_PASSWORDS or (id_number and id_number[-6:] == digits):
                 return None
-        if node.match is not None and state.vars.get(node.match) != digits:
-            return None
         return digits
 
     # -- results from adapters -----------------------------------------------

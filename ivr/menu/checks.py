@@ -66,6 +66,8 @@ def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[str, str]]:
         yield _p(*where), menu.dialog(node).on_exhausted
     if isinstance(node, (InputNode, MessageNode, VoicemailNode)):
         yield _p(*base, "next"), node.next
+    if isinstance(node, InputNode) and node.on_mismatch:
+        yield _p(*base, "on_mismatch"), node.on_mismatch
     if isinstance(node, ServiceNode):
         for outcome, target in node.outcomes.items():
             yield _p(*base, "outcomes", outcome), target
@@ -168,6 +170,8 @@ def _check_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Pro
                     yield Problem(path, f"{lang}: no input node or service sets the variable {name!r}")
     for node_id, node in menu.nodes.items():
         if isinstance(node, InputNode):
+            if node.on_mismatch and not node.match:
+                yield Problem(_p("nodes", node_id, "on_mismatch"), 'only an entry with "match" can mismatch')
             if node.match and node.match not in produced:
                 yield Problem(_p("nodes", node_id, "match"), f"no input node sets the variable {node.match!r}")
             rule = node.validate_

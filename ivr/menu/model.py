@@ -181,6 +181,8 @@ class InputNode(_NodeBase, _Dialog):
     finish_key: Literal["#", "*", ""] = "#"
     validate_: Validation = Field(default=DigitsRule(rule="digits"), alias="validate")
     match: VarName | None = None
+    on_mismatch: NodeId | None = None
+    """Where a failed ``match`` goes (say, back to the first entry); default: ask this entry again."""
     masked: bool = False
     confirm: Prompt | None = None
     next: NodeId

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ivr.audio import RenderReport, render
 from ivr.engine import Engine
 from ivr.menu import Menu, load_menu
 
@@ -21,6 +23,16 @@ SHARED = ROOT.parent / "shared"
 def menu() -> Menu:
     """The hotline's own menu, loaded and checked."""
     return load_menu(MENU_PATH)
+
+
+@pytest.fixture(scope="session")
+def rendered(menu: Menu, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RenderReport]:
+    """The real menu rendered once, by the real engine, with two workers."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make test installs it through scripts/sysdeps.sh)")
+    out = tmp_path_factory.mktemp("audio")
+    report = render([menu], out, workers=2)
+    return out, report
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr.audio import AudioLibrary
 from ivr.config import Settings
 from ivr.engine import Engine
 from ivr.menu.loader import load_menu
@@ -23,6 +24,7 @@ from ivr.services.handlers import build_registry
 from ivr.services.registry import ServiceRegistry
 from ivr.storage.calls import CallStore
 from ivr.storage.db import Database, StoreUnavailable
+from ivr.web.audio import make_blueprint as audio_blueprint
 from ivr.web.calls import CallRunner
 from ivr.web.logs import JsonFormatter, install_request_logging
 from ivr.web.metrics import install_metrics
@@ -94,7 +96,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db = Database(settings.database_url)
     registry = build_registry(db)
     engine = Engine(menu)
-    writer = TwimlWriter(settings.voices, audio_url=settings.audio_url)
+    # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.
+    library = AudioLibrary(settings.audio_dir)
+    files_for = library.files_for if len(library) else None
+    writer = TwimlWriter(settings.voices, files_for=files_for, audio_url=settings.audio_url)
     runner = CallRunner(engine, CallStore(db), registry, writer, settings)
 
     app = Flask(__name__)
@@ -118,5 +123,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     install_request_logging(app)
     metrics = install_metrics(app)
+    if len(library) and settings.audio_url.startswith("/"):
+        # An absolute IVR_AUDIO_URL means the files are served elsewhere (a CDN).
+        app.register_blueprint(audio_blueprint(library, settings.audio_url.rstrip("/")))
     runner.observer = metrics.observe_events
     return app

@@ -1,0 +1,127 @@
+"""``ivr render``: render a menu's prompts to audio files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ivr.errors import MenuError
+
+__all__ = ["render"]
+
+DEFAULT_MENU = "menus/12333.json"
+
+
+def _preview(text: str, limit: int = 48) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@click.command()
+@click.argument("menus", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    default="audio",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The audio directory: files, and manifest.json listing them.",
+)
+@click.option(
+    "--voice",
+    "voices",
+    multiple=True,
+    metavar="LANG=VOICE",
+    help="The voice for a language, e.g. zh-CN=cmn (default: $IVR_TTS_VOICE_ZH_CN..., then the platform's).",
+)
+@click.option("--workers", type=click.IntRange(1, 16), default=None, help="Engines to run in parallel.")
+@click.option("--verify", is_flag=True, help="Also decode and check every file already rendered.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def render(
+    menus: tuple[Path, ...], out: Path, voices: tuple[str, ...], workers: int | None, verify: bool, quiet: bool
+) -> None:
+    """Render every prompt of MENUS (default menus/12333.json) to 8 kHz WAV files.
+
+    Renders what changed since the last run, checks every new file, and
+    deletes files no prompt needs any more.  Exit status: 0 when every prompt
+    is rendered, 1 when some could not be, 2 for a missing voice or a bad menu.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ivr.audio.renderer import render as run_render
+    from ivr.menu.loader import load_menu
+    from ivr.tts import TTSError, VoiceNotFound
+
+    err = Console(stderr=True)
+    config: dict[str, str] = {}
+    for item in voices:
+        language, sep, voice = item.partition("=")
+        if not sep or not language.strip() or not voice.strip():
+            raise click.BadParameter(f"{item!r} is not LANG=VOICE", param_hint="--voice")
+        config[language.strip()] = voice.strip()
+
+    loaded = []
+    for path in menus or (Path(DEFAULT_MENU),):
+        try:
+            loaded.append(load_menu(path))
+        except MenuError as exc:
+            for p in exc.problems:
+                click.echo(p.located(exc.source), err=True)
+            sys.exit(2)
+
+    progress = Progress(
+        TextColumn("rendering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+    task = progress.add_task("", total=None)
+
+    def advance(done: int, total: int, job: object) -> None:
+        text = getattr(job, "text", "")
+        progress.update(task, completed=done, total=total, description=_preview(text, 32))
+
+    try:
+        with progress:
+            report = run_render(
+                loaded, out, workers=workers, voice_config=config or None, verify=verify, progress=advance
+            )
+    except VoiceNotFound as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except TTSError as exc:
+        err.print(
+            f"[bold red]error:[/] the speech engine does not work: {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        sys.exit(1)
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(out))}: {escape(str(exc.strerror or exc))}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted; files rendered so far are kept and listed in the manifest")
+        sys.exit(130)
+
+    for note in report.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    summary = (
+        f"{out}: {report.planned} files: {len(report.rendered)} rendered, {report.reused} unchanged, "
+        f"{len(report.pruned)} stale removed"
+    )
+    if report.retries:
+        summary += f", {report.retries} retried"
+    click.echo(f"{summary} ({report.seconds:.1f} s)")
+    if report.failed:
+        err.print(f"[bold red]{len(report.failed)} file(s) could not be rendered:[/]")
+        for failure in report.failed:
+            job = failure.job
+            err.print(f"  {job.language} {job.kind} {_preview(job.text)!r}: {failure.reason}", markup=False)
+        err.print("They are spoken live until a render succeeds; run `ivr render` again to retry.", markup=False)
+        sys.exit(1)

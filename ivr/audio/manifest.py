@@ -1,0 +1,137 @@
+"""The manifest: which rendered file says what.
+
+``audio/manifest.json`` maps each file to the text it says, its language, the
+voice and the engine version that rendered it, and (for clips) the clip ids it
+serves.  File names are content addresses: a hash of the kind, text, language,
+voice and engine version, so a file's name changes exactly when its audio
+would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ivr.tts import content_key
+
+__all__ = ["MANIFEST", "Entry", "Manifest", "file_name", "is_rendered_name"]
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+_NAME = re.compile(r"^[A-Za-z0-9-]{1,40}-[0-9a-f]{16}\.wav$")
+
+
+def file_name(kind: str, text: str, language: str, voice: str, engine: str) -> str:
+    """The content-addressed file name for ``text`` rendered as ``kind`` in ``language`` by ``voice`` and ``engine``."""
+    safe = re.sub(r"[^A-Za-z0-9-]", "-", language)[:24] or "x"
+    return f"{safe}-{content_key(kind, text, language, voice, engine)}.wav"
+
+
+def is_rendered_name(name: str) -> bool:
+    """Whether ``name`` looks like a file the renderer made (and may therefore prune)."""
+    return bool(_NAME.match(name))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One rendered file."""
+
+    kind: Literal["prompt", "clip"]
+    language: str
+    text: str
+    voice: str
+    engine: str
+    duration: float
+    size: int
+    clips: tuple[str, ...] = field(default=())
+    """For a clip: the clip ids it serves (``digit:0`` and ``word:zero`` may share a file)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as it is stored."""
+        data = asdict(self)
+        data["clips"] = list(self.clips)
+        if not self.clips:
+            del data["clips"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Entry:
+        """An entry from its stored form; ValueError when it is not one."""
+        if not isinstance(data, dict):
+            raise ValueError("an entry is not an object")
+        try:
+            kind = data["kind"]
+            if kind not in ("prompt", "clip"):
+                raise ValueError(f"unknown kind {kind!r}")
+            return cls(
+                kind=kind,
+                language=str(data["language"]),
+                text=str(data["text"]),
+                voice=str(data["voice"]),
+                engine=str(data["engine"]),
+                duration=float(data["duration"]),
+                size=int(data["size"]),
+                clips=tuple(str(c) for c in data.get("clips", ())),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a malformed entry: {exc}") from exc
+
+
+@dataclass
+class Manifest:
+    """All rendered files of an audio directory, by file name."""
+
+    files: dict[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path) -> Manifest:
+        """The manifest in ``directory``; empty when there is none.
+
+        ValueError when it exists but cannot be read (the renderer then starts
+        afresh; the web service falls back to live speech).
+        """
+        path = directory / MANIFEST
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls()
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror})") from exc
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+            raise ValueError(f"{path}: not a manifest of format {FORMAT}")
+        files = {}
+        for name, entry in data["files"].items():
+            if not is_rendered_name(name):
+                raise ValueError(f"{path}: {name!r} is not a rendered file's name")
+            try:
+                files[name] = Entry.from_json(entry)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {name}: {exc}") from exc
+        return cls(files)
+
+    def save(self, directory: Path) -> None:
+        """Write the manifest atomically: a reader sees the old one or the new one, never half."""
+        data = {
+            "format": FORMAT,
+            "sample_rate": 8000,
+            "files": {name: self.files[name].to_json() for name in sorted(self.files)},
+        }
+        text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, directory / MANIFEST)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,335 @@
+"""The pyttsx3 wrapper: verified telephony audio, voices, and recovery from the engine's failures."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ivr import tts
+from ivr.tts import Pyttsx3Backend, Synthesizer, TTSError, Voice, VoiceNotFound
+
+ROOT = Path(__file__).resolve().parent.parent
+# Long enough (about 30 s of speech) that plain pyttsx3 2.99 loses it every time.
+LONG_ZH = (
+    "激活社保卡，请按1；挂失或补卡，请按2；查询卡状态，请按3；电子社保卡，请按4；社保登记和姓名更正，请按5；"
+    "查询养老保险和医疗保险缴费记录，请按6；人工服务，请按0；重听请按星号键，返回上一级菜单请按井号键。"
+)
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+
+def tone(seconds: float, freq: float = 440.0, rate: int = 22050, amplitude: float = 0.5) -> bytes:
+    """A WAV file of a sine tone."""
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (amplitude * 32767 * np.sin(2 * math.pi * freq * t)).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def speechlike(text: str, language: str) -> bytes:
+    """What a sane engine would produce for ``text``: a tone lasting a plausible time, at 22,050 Hz."""
+    lo, hi = tts.plausible_duration(text, language)
+    return tone(min(hi - 1.0, max(lo * 3, 0.3)))
+
+
+def samples(data: bytes) -> np.ndarray:
+    with wave.open(io.BytesIO(data)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+
+
+VOICES = [
+    Voice("sit/cmn", "Chinese (Mandarin, latin as English)", ("cmn",)),
+    Voice("sit/yue", "Chinese (Cantonese)", ("yue",)),
+    Voice("gmw/en-us", "English (America)", ("en-us",)),
+]
+
+
+class FakeBackend:
+    """A scripted engine: ``behave(text, call_number)`` returns the WAV bytes or raises TTSError."""
+
+    def __init__(self, behave: Callable[[str, int], bytes] | None = None, version: str = "fake 1") -> None:
+        self.behave = behave or (lambda text, n: speechlike(text, "zh-CN"))
+        self.calls: dict[str, int] = {}
+        self.resets = 0
+        self.closed = False
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def voices(self) -> list[Voice]:
+        return list(VOICES)
+
+    def synthesize(self, text: str, voice: Voice, timeout: float) -> bytes:
+        n = self.calls[text] = self.calls.get(text, 0) + 1
+        return self.behave(text, n)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# -- audio helpers ------------------------------------------------------------
+
+
+def test_to_telephony_makes_8khz_mono_16bit_and_keeps_duration_and_pitch() -> None:
+    data = tts.to_telephony(tone(1.5, 440.0))
+    with wave.open(io.BytesIO(data)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+    assert tts.wav_duration(data) == pytest.approx(1.5, abs=0.01)
+    x = samples(data)
+    peak = np.argmax(np.abs(np.fft.rfft(x))) * 8000 / len(x)
+    assert peak == pytest.approx(440.0, abs=2.0)
+
+
+def test_to_telephony_filters_what_8khz_cannot_carry() -> None:
+    # A 6 kHz tone would fold back to 2 kHz without the low-pass filter.
+    x = samples(tts.to_telephony(tone(1.0, 6000.0)))
+    body = x[400:-400]  # away from the tone's abrupt start and end
+    assert np.sqrt(np.mean(body**2)) < 0.01 * 0.5 * 32767
+
+
+def test_to_telephony_reads_8_and_24_bit_stereo() -> None:
+    for width in (1, 3):
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(width)
+            w.setframerate(16000)
+            w.writeframes(bytes([128 if width == 1 else 0]) * width * 2 * 16000)
+        assert tts.wav_duration(tts.to_telephony(buf.getvalue())) == pytest.approx(1.0, abs=0.01)
+
+
+def test_trim_cuts_silence_at_the_ends() -> None:
+    silence = np.zeros(22050, dtype="<i2").tobytes()
+    body = samples(tone(0.5)).astype("<i2").tobytes()
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(22050)
+        w.writeframes(silence + body + silence)
+    assert tts.wav_duration(tts.to_telephony(buf.getvalue())) == pytest.approx(2.5, abs=0.01)
+    assert tts.wav_duration(tts.to_telephony(buf.getvalue(), trim=True)) == pytest.approx(0.56, abs=0.02)
+
+
+@pytest.mark.parametrize("junk", [b"", b"RIFF", b"not a wav file at all", tone(0.1)[:30]])
+def test_junk_is_not_audio(junk: bytes) -> None:
+    with pytest.raises(ValueError):
+        tts.to_telephony(junk)
+    with pytest.raises(ValueError):
+        tts.wav_duration(junk)
+    assert tts.audio_problems(junk, "你好", "zh-CN")
+
+
+def test_plausible_duration_per_character() -> None:
+    lo, hi = tts.plausible_duration("欢迎致电", "zh-CN")
+    assert (lo, hi) == pytest.approx((0.16, 5.0))
+    lo, hi = tts.plausible_duration("Welcome, caller.", "en-US")
+    assert lo == pytest.approx(0.13) and hi == pytest.approx(0.25 * 13 + 1.0)
+    assert tts.plausible_duration("。", "zh-CN")[0] > 0
+
+
+def test_audio_problems_names_each_fault() -> None:
+    good = tts.to_telephony(tone(1.0))
+    assert tts.audio_problems(good, "欢迎致电", "zh-CN") == []
+    assert any("lasts" in p for p in tts.audio_problems(good, "欢迎" * 40, "zh-CN"))
+    assert any("not 8000 Hz" in p for p in tts.audio_problems(tone(1.0), "欢迎致电", "zh-CN"))
+    silent = tts.to_telephony(tone(1.0, amplitude=0.0))
+    assert "is silent" in tts.audio_problems(silent, "欢迎致电", "zh-CN")
+
+
+# -- voices -------------------------------------------------------------------
+
+
+def test_default_voices_come_from_mapping_then_environment_then_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVR_TTS_VOICE_ZH_CN", raising=False)
+    monkeypatch.delenv("IVR_TTS_VOICE_EN_US", raising=False)
+    if sys.platform.startswith("linux"):
+        assert tts.default_voice("zh-CN") == "cmn"
+        assert tts.default_voice("en-US") == "en-us"
+        assert tts.default_voice("zh-TW") == "cmn"
+        assert tts.default_voice("fr-FR") == "fr-fr"
+    monkeypatch.setenv("IVR_TTS_VOICE_ZH_CN", "yue")
+    assert tts.default_voice("zh-CN") == "yue"
+    assert tts.default_voice("zh-CN", {"zh-CN": "cmn-latn-pinyin"}) == "cmn-latn-pinyin"
+    assert Synthesizer(FakeBackend(), voice_config={"en-US": "en-gb"}).voice_name("en-US") == "en-gb"
+
+
+def test_voice_names_match_the_engines_ids_and_names() -> None:
+    assert Voice("sit/cmn", "Chinese (Mandarin)").matches("cmn")
+    assert Voice("sit/cmn", "Chinese (Mandarin)").matches("SIT/CMN")
+    sapi = Voice(
+        r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Speech\Voices\Tokens\TTS_MS_ZH-CN_HUIHUI_11.0",
+        "Microsoft Huihui Desktop - Chinese (Simplified)",
+    )
+    assert sapi.matches("Huihui")
+    assert Voice("com.apple.speech.synthesis.voice.ting-ting", "Ting-Ting").matches("Ting-Ting")
+    assert not Voice("sit/cmn-latn-pinyin", "Chinese (Mandarin, latin as Pinyin)").matches("cmn")
+
+
+def test_a_missing_voice_names_the_voices_that_are_there() -> None:
+    synth = Synthesizer(FakeBackend(), voice_config={"zh-CN": "huihui"})
+    with pytest.raises(VoiceNotFound) as caught:
+        synth.synthesize("你好", "zh-CN")
+    message = str(caught.value)
+    assert "'huihui'" in message and "zh-CN" in message
+    assert "for zh-CN: cmn, yue" in message
+    assert "Voices present: cmn, yue, en-us" in message
+    assert "IVR_TTS_VOICE_ZH_CN" in message
+    assert isinstance(caught.value, TTSError)
+    assert [v.short_id for v in caught.value.available] == ["cmn", "yue", "en-us"]
+
+
+# -- recovery -----------------------------------------------------------------
+
+
+def test_lost_cut_and_broken_output_is_rendered_again() -> None:
+    faults: list[Callable[[str], bytes]] = [
+        lambda text: b"",  # no file at all
+        lambda text: tone(0.05),  # cut off: far too short for the text
+        lambda text: b"RIFF....WAVEjunk",  # does not decode
+    ]
+
+    def behave(text: str, n: int) -> bytes:
+        if n <= len(faults):
+            return faults[n - 1](text)
+        return speechlike(text, "zh-CN")
+
+    backend = FakeBackend(behave)
+    retried: list[str] = []
+    synth = Synthesizer(backend, attempts=4, on_retry=lambda text, why: retried.append(why))
+    data = synth.synthesize("欢迎致电社会保障服务热线", "zh-CN")
+    assert tts.audio_problems(data, "欢迎致电社会保障服务热线", "zh-CN") == []
+    assert synth.retries == 3 and backend.resets == 3
+    assert "does not decode" in retried[0] and "lasts 0.05 s" in retried[1]
+
+
+def test_an_engine_that_keeps_failing_is_a_clear_error() -> None:
+    def behave(text: str, n: int) -> bytes:
+        raise TTSError("the speech engine did not answer within 20 s")
+
+    synth = Synthesizer(FakeBackend(behave))
+    with pytest.raises(TTSError) as caught:
+        synth.synthesize("您好", "zh-CN")
+    assert not isinstance(caught.value, VoiceNotFound)
+    message = str(caught.value)
+    assert "failed 3 times" in message and "'您好'" in message and "did not answer" in message
+    assert "cmn" in message
+
+
+def test_nothing_to_say_is_the_callers_mistake() -> None:
+    with pytest.raises(ValueError):
+        Synthesizer(FakeBackend()).synthesize("  ", "zh-CN")
+
+
+def test_a_worker_that_hangs_is_killed_and_reported() -> None:
+    backend = Pyttsx3Backend(command=[sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(TTSError, match="did not answer within 1 s"):
+            backend.synthesize("你好", VOICES[0], timeout=0.5)
+        assert backend._process is None
+    finally:
+        backend.close()
+
+
+def test_a_worker_that_dies_is_reported_with_its_last_words() -> None:
+    code = "import sys; sys.stderr.write('espeak exploded\\n'); sys.exit(3)"
+    backend = Pyttsx3Backend(command=[sys.executable, "-c", code])
+    try:
+        with pytest.raises(TTSError, match=r"died \(exit code 3\): espeak exploded"):
+            backend.voices()
+    finally:
+        backend.close()
+
+
+# -- the real engine ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synth() -> Synthesizer:
+    s = Synthesizer()
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+@needs_espeak
+def test_the_machine_has_the_default_voices(synth: Synthesizer) -> None:
+    ids = {v.short_id for v in synth.voices()}
+    assert {"cmn", "en-us"} <= ids
+    assert synth.resolve("zh-CN").short_id == "cmn"
+
+
+@needs_espeak
+def test_a_long_mandarin_prompt_is_not_lost(synth: Synthesizer) -> None:
+    # Plain pyttsx3 2.99 writes no file for this: runAndWait returns before
+    # espeak-ng's thread has finished it.
+    assert len(LONG_ZH) > 100
+    data = synth.synthesize(LONG_ZH, "zh-CN")
+    assert tts.audio_problems(data, LONG_ZH, "zh-CN") == []
+    assert tts.wav_duration(data) > 20
+
+
+@needs_espeak
+def test_jobs_in_a_row_each_get_their_own_audio(synth: Synthesizer) -> None:
+    # Plain pyttsx3 writes a later utterance into the file of an earlier save_to_file.
+    short = synth.synthesize("你好", "zh-CN")
+    long = synth.synthesize(LONG_ZH, "zh-CN")
+    english = synth.synthesize("Hello there", "en-US")
+    again = synth.synthesize("你好", "zh-CN")
+    assert tts.wav_duration(short) < 2 < 20 < tts.wav_duration(long)
+    assert tts.wav_duration(english) < 3
+    # The same text, the same audio: nothing left over from the other jobs.
+    assert tts.wav_duration(again) == pytest.approx(tts.wav_duration(short), abs=0.02)
+
+
+@needs_espeak
+def test_a_killed_engine_is_replaced(synth: Synthesizer) -> None:
+    synth.synthesize("一", "zh-CN")
+    backend = synth.backend
+    assert isinstance(backend, Pyttsx3Backend) and backend._process is not None
+    backend._process.kill()
+    before = synth.retries
+    data = synth.synthesize("欢迎致电", "zh-CN")
+    assert tts.audio_problems(data, "欢迎致电", "zh-CN") == []
+    assert synth.retries == before + 1
+
+
+@needs_espeak
+def test_users_never_see_the_engines_chatter() -> None:
+    code = "from ivr.tts import synthesize, wav_duration; print(round(wav_duration(synthesize('你好', 'zh-CN')) > 0))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1\n"  # no "Audio saved to ..." from pyttsx3
+    assert done.stderr == ""
+
+
+def test_an_engine_that_cannot_start_says_why() -> None:
+    code = "import sys; from ivr.tts import _send; _send(sys.stdout.buffer, ('fatal', 'pyttsx3 is not installed'))"
+    backend = Pyttsx3Backend(command=[sys.executable, "-c", code])
+    try:
+        with pytest.raises(TTSError, match="pyttsx3 is not installed"):
+            Synthesizer(backend).synthesize("你好", "zh-CN")
+        assert backend._process is None
+    finally:
+        backend.close()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ivr.services.calendar import agents_on_duty
-from ivr.services.registry import ServiceContext, ServiceRegistry, ServiceResultData, default_registry
+from ivr.services.registry import Handler, ServiceContext, ServiceRegistry, ServiceResultData, default_registry
 from ivr.storage.db import Database
 
-__all__ = ["agent_hours", "build_registry"]
+__all__ = ["agent_hours", "build_registry", "context_stubs"]
 
 
 def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceResultData:
@@ -17,7 +17,25 @@ def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceResu
 
 
 def build_registry(db: Database | None = None) -> ServiceRegistry:
-    """The registry with every handler this project has, bound to ``db``."""
+    """The registry with every handler this project has; the card and voicemail ones need ``db``."""
     registry = default_registry()
     registry.bind("agent.hours", agent_hours)
+    if db is not None:
+        from ivr.services.cards import bind_card_handlers
+
+        bind_card_handlers(registry, db)
     return registry
+
+
+def context_stubs(
+    registry: ServiceRegistry, ctx: ServiceContext
+) -> dict[str, Callable[[Mapping[str, str | None]], ServiceResultData]]:
+    """The registry's bound handlers as one-argument functions for :class:`ivr.harness.Call`.
+
+    The harness calls a service with its arguments only; every call here gets ``ctx``.
+    """
+
+    def with_context(handler: Handler) -> Callable[[Mapping[str, str | None]], ServiceResultData]:
+        return lambda args: handler(args, ctx)
+
+    return {name: with_context(h) for name in registry if (h := registry.handler(name)) is not None}

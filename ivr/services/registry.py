@@ -68,9 +68,12 @@ SPECS: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "card.activate",
         params=("id_number", "pin", "new_pin"),
-        outcomes=("activated", "not_found", "already_active", "wrong_password", "locked"),
+        outcomes=("activated", "not_found", "already_active", "wrong_password", "locked", "same_password"),
         provides=("attempts_left",),
-        summary="Activate a social security card with its initial password and set a new one.",
+        summary=(
+            "Activate a social security card with its initial password and set a new one "
+            "(same_password: the new one equals the initial one, which would leave the card unprotected)."
+        ),
     ),
     ServiceSpec(
         "card.report_loss",

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ivr.config import ConfigError, Settings
 
-__all__ = ["db"]
+if TYPE_CHECKING:
+    from ivr.storage.db import Database
+
+__all__ = ["db", "open_database"]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def open_database(database_url: str | None) -> Iterator[tuple[Settings, Database]]:
+    """The settings and the database, migrated to the newest schema; its connections are closed afterwards.
+
+    Exits with a clear message when the settings are wrong or the database cannot be reached.
+    """
+    from ivr.storage.db import Database, StoreUnavailable
+
+    try:
+        settings = Settings.load(overrides={"database_url": database_url} if database_url else None)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    database = Database(settings.database_url)
+    try:
+        try:
+            database.upgrade()
+        except StoreUnavailable as exc:
+            _fail(str(exc))
+        yield settings, database
+    finally:
+        database.dispose()
 
 
 @click.group()
@@ -20,17 +54,34 @@ def db() -> None:
 @click.option("--database-url", envvar="IVR_DATABASE_URL", help="SQLAlchemy URL of the database.")
 def upgrade(database_url: str | None) -> None:
     """Create or migrate the database's tables to the newest schema."""
-    from ivr.storage.db import Database, StoreUnavailable
+    with open_database(database_url) as (_, database):
+        click.echo(f"database at {database.url.render_as_string(hide_password=True)} is up to date")
 
-    try:
-        settings = Settings.load(overrides={"database_url": database_url} if database_url else None)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    database = Database(settings.database_url)
-    try:
-        database.upgrade()
-    except StoreUnavailable as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    click.echo(f"database at {database.url.render_as_string(hide_password=True)} is up to date")
+
+@db.command()
+@click.option("--demo", is_flag=True, help="Load the fictional demo cardholders listed in docs/demo-data.md.")
+@click.option("--database-url", envvar="IVR_DATABASE_URL", help="SQLAlchemy URL of the database.")
+def seed(demo: bool, database_url: str | None) -> None:
+    """Load the demo cardholders (migrating the database first).
+
+    Cards already there are left as they are, so seeding twice is harmless.
+    """
+    if not demo:
+        raise click.UsageError("say what to seed: --demo loads the demo cardholders")
+    from ivr.services.cards import CardError
+    from ivr.storage.db import StoreUnavailable
+    from ivr.storage.seed import seed_demo
+
+    with open_database(database_url) as (settings, database):
+        try:
+            results = seed_demo(database, settings.now())
+        except (StoreUnavailable, CardError) as exc:
+            _fail(str(exc))
+    for card, added in results:
+        state = card.status + (", locked" if card.locked else "") + (", pin changed" if card.pin_changed else "")
+        click.echo(f"{'added' if added else 'kept '}  {card.keys}  {card.holder_en:<12} {card.kind:<8} {state}")
+    added_count = sum(added for _, added in results)
+    click.echo(
+        f"{added_count} demo card(s) added, {len(results) - added_count} already there; "
+        "passwords and what to try: docs/demo-data.md"
+    )

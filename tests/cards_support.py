@@ -1,0 +1,209 @@
+"""Fixtures and helpers for the card transaction tests, on SQLite and on PostgreSQL.
+
+The ``db`` fixture is parametrised over both databases.  PostgreSQL is used
+when ``IVR_TEST_POSTGRES_URL`` is set (CI sets it); every test then gets a
+schema of its own, named uniquely and dropped afterwards, so concurrent test
+runs on one server do not collide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from stdnum.cn import ric
+
+from ivr.harness import Call
+from ivr.menu import Menu
+from ivr.services.calendar import BEIJING
+from ivr.services.cards import add_card
+from ivr.services.handlers import build_registry, context_stubs
+from ivr.services.registry import ServiceContext
+from ivr.storage.cards import Card
+from ivr.storage.db import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+MENU_PATH = ROOT / "menus" / "12333.json"
+
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=BEIJING)
+"""Monday 23 November 2026, 10:00 Beijing time: a working day, agents on duty."""
+NOW_TEXT = "2026-11-23T10:00:00+08:00"
+CALLER = "+8613912345678"
+
+POSTGRES_ENV = "IVR_TEST_POSTGRES_URL"
+
+_serial = itertools.count(1)
+
+
+def new_sid() -> str:
+    """A fresh CallSid, so no two test calls share one (a shared one means a Twilio retry)."""
+    return "CA" + uuid.uuid4().hex
+
+
+def new_id_number(x: bool = False) -> str:
+    """A valid resident ID number no other test uses; ``x`` asks for one ending in X."""
+    while True:
+        n = next(_serial)
+        body = f"110105{1970 + n % 40}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+        number = body + ric.calc_check_digit(body + "0")
+        if number.endswith("X") == x:
+            return number
+
+
+def keys(id_number: str) -> str:
+    """The ID number as a caller keys it: a final X is ``*``."""
+    return id_number[:-1] + "*" if id_number.endswith("X") else id_number
+
+
+def _postgres_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of each kind, for this test alone."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cards.db'}"
+        return
+    base = _postgres_url()
+    schema = f"ivr_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database of each kind."""
+    database = Database(db_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+def make_card(
+    db: Database,
+    *,
+    pin: str = "135790",
+    status: str = "not_activated",
+    pin_changed: bool = False,
+    locked: bool = False,
+    since: dt.date | None = None,
+    x: bool = False,
+    now: dt.datetime = NOW,
+) -> str:
+    """Add a card with a fresh ID number, as an operator would; returns the ID number."""
+    id_number = new_id_number(x)
+    with db.session() as s:
+        add_card(
+            s,
+            id_number=id_number,
+            pin=pin,
+            now=now,
+            status=status,
+            pin_changed=pin_changed,
+            locked=locked,
+            since=since,
+        )
+    return id_number
+
+
+def card_row(db: Database, id_number: str) -> Card:
+    """The card as stored."""
+    with db.session() as s:
+        return s.scalars(select(Card).where(Card.id_number == id_number)).one()
+
+
+def phone(
+    db: Database, menu: Menu, *, now: dt.datetime = NOW, call_sid: str | None = None, caller: str = CALLER
+) -> Call:
+    """An in-memory call through the real menu, with the real handlers on ``db``."""
+    ctx = ServiceContext(call_sid=call_sid or new_sid(), caller=caller, now=now)
+    return Call(menu, context_stubs(build_registry(db), ctx), caller=caller)
+
+
+def ctx(now: dt.datetime = NOW, call_sid: str | None = None) -> ServiceContext:
+    """A service context for calling a handler directly."""
+    return ServiceContext(call_sid=call_sid or new_sid(), caller=CALLER, now=now)
+
+
+def args(**values: str | None) -> Mapping[str, str | None]:
+    """Handler arguments."""
+    return values
+
+
+def create_test_app(url: str, tmp_path: Path, clock: str = NOW_TEXT) -> Any:
+    """The webhook app on ``url`` at a fixed clock, speaking every prompt with <Say> (no audio files)."""
+    from ivr.web import create_app
+
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "CLOCK": clock,
+            "LOG_LEVEL": "WARNING",
+            "MENU": str(MENU_PATH),
+            "AUDIO_DIR": str(tmp_path / "no-audio"),
+            "TESTING": True,
+        }
+    )
+
+
+class Phone:
+    """One call through the webhook, following the URLs in the TwiML as Twilio does."""
+
+    def __init__(self, client: Any, sid: str | None = None, caller: str = CALLER) -> None:
+        self.client = client
+        self.sid = sid or new_sid()
+        self.caller = caller
+        self.twiml = ""
+        self.node = ""
+        self._post("/voice", {})
+
+    def _post(self, url: str, extra: Mapping[str, str]) -> None:
+        data = {"CallSid": self.sid, "From": self.caller, "To": "+8612333", **extra}
+        resp = self.client.post(url, data=data)
+        assert resp.status_code == 200, resp.data
+        assert resp.mimetype == "text/xml"
+        self.twiml = resp.data.decode()
+        self.node = resp.headers.get("X-IVR-Node", "")
+
+    def _action(self, verb: str) -> str:
+        m = re.search(rf'<{verb}[^>]*action="([^"]+)"', self.twiml)
+        assert m, f"no <{verb}> with an action in {self.twiml}"
+        url = m.group(1).replace("&amp;", "&")
+        assert re.search(r"[?&]s=\d+", url), url
+        return url
+
+    def press(self, digits: str) -> Phone:
+        """Answer the current <Gather> with ``digits``."""
+        self._post(self._action("Gather"), {"Digits": digits})
+        return self
+
+    def record(self, url: str, seconds: int) -> Phone:
+        """Answer the current <Record> with a recording."""
+        self._post(self._action("Record"), {"RecordingUrl": url, "RecordingDuration": str(seconds)})
+        return self
+
+    @property
+    def said(self) -> str:
+        """The text of every <Say> in the current TwiML."""
+        return " ".join(re.findall(r"<Say[^>]*>([^<]*)</Say>", self.twiml))

@@ -104,11 +104,20 @@ def demo(menu: Path, keys: str | None, language: str | None) -> None:
 def _register_commands() -> None:
     """Commands that live beside the feature they drive, each in its own module."""
     # Add one import and one add_command line per feature module here.
+    from ivr.audio.cli import render
+
+    main.add_command(render)
+    from ivr.cards_cli import cards
     from ivr.storage.cli import db
     from ivr.web.cli import serve
 
     main.add_command(serve)
     main.add_command(db)
+    main.add_command(cards)
+    from ivr.simulator.cli import simulate_command, test_command
+
+    main.add_command(simulate_command)
+    main.add_command(test_command)
 
 
 _register_commands()

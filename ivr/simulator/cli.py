@@ -1,0 +1,206 @@
+"""``ivr simulate`` and ``ivr test``: the simulator's commands.
+
+Exit codes: 0 the call ran its course (or every scenario passed); 1 the
+application failed (HTTP error, timeout, invalid TwiML, loop guard) or a
+scenario failed; 2 a usage problem (bad option, no app to call); 3 the call
+used a verb the simulator does not play.  No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import click
+from rich.console import Console
+
+from ivr.simulator import events as ev
+from ivr.simulator.callers import parse_answers
+from ivr.simulator.client import DEFAULT_TIMEOUT
+from ivr.simulator.interpreter import DIAL_OUTCOMES
+from ivr.simulator.output import JsonLinesPrinter, TranscriptPrinter
+from ivr.simulator.run import TargetUnavailable, project_app, simulate
+from ivr.simulator.speaker import LiveSpeaker, MuteSpeaker, Speaker, TtsSpeaker
+
+__all__ = ["simulate_command", "test_command"]
+
+DEFAULT_MENU = Path("menus/12333.json")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _no_traceback() -> Iterator[None]:
+    """Turn an unexpected exception into one clear line and exit code 70 (set IVR_DEBUG=1 for the traceback)."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("IVR_DEBUG"):
+            raise
+        click.echo(f"simulator error (a bug; IVR_DEBUG=1 shows details): {type(exc).__name__}: {exc}", err=True)
+        sys.exit(70)
+
+
+def _target_options(f: F) -> F:
+    """Options shared by ``simulate`` and ``test``: what to call and how the world behaves."""
+    options = [
+        click.option("--url", help="Call this TwiML webhook over HTTP instead of the menu in-process."),
+        click.option(
+            "--auth-token",
+            envvar="TWILIO_AUTH_TOKEN",
+            help="Sign requests with X-Twilio-Signature using this token (env: TWILIO_AUTH_TOKEN).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.01),
+            default=DEFAULT_TIMEOUT,
+            show_default=True,
+            help="Seconds to wait for an HTTP answer before it counts as an application error.",
+        ),
+        click.option("--clock", help="In-process only: the app's fixed time, ISO 8601 (e.g. 2026-11-23T10:00+08:00)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.command("simulate")
+@click.argument("menu", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_target_options
+@click.option("--keys", help='Scripted answers, one per input: keys ("1", "123#"), "-" for silence, "rec:SECONDS".')
+@click.option("--json", "as_json", is_flag=True, help="Print the call as JSON Lines, one event a line.")
+@click.option("--mute", is_flag=True, help="No speech synthesis: prompts are text, timed from their length.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write the call as an 8 kHz WAV file.")
+@click.option(
+    "--dial-outcome",
+    "dial_outcomes",
+    type=click.Choice(DIAL_OUTCOMES),
+    multiple=True,
+    help="How a <Dial> ends (default completed); repeat it for successive dials.",
+)
+@click.option("--status-callback", help="URL to notify when the call ends (relative to the first URL).")
+@click.option("--from", "from_number", default="+8613800138000", show_default=True, help="The caller's number.")
+@click.option("--to", "to_number", default="+8612333", show_default=True, help="The number called.")
+@click.option("--method", type=click.Choice(["GET", "POST"]), default="POST", show_default=True, help="First request.")
+@click.option("--max-hops", type=click.IntRange(min=1), default=25, show_default=True, help="Loop guard limit.")
+def simulate_command(
+    menu: Path | None,
+    url: str | None,
+    auth_token: str | None,
+    timeout: float,
+    clock: str | None,
+    keys: str | None,
+    as_json: bool,
+    mute: bool,
+    record: Path | None,
+    dial_outcomes: tuple[str, ...],
+    status_callback: str | None,
+    from_number: str,
+    to_number: str,
+    method: Literal["GET", "POST"],
+    max_hops: int,
+) -> None:
+    """Call the hotline as Twilio would: MENU in-process (default menus/12333.json), or --url over HTTP.
+
+    With --keys the call is scripted and runs on a virtual clock; without it, in a
+    terminal, you are the caller: prompts are spoken and keys act at once.
+    """
+    if url and menu:
+        raise click.UsageError("give either a MENU (in-process) or --url, not both")
+    try:
+        answers = parse_answers(keys) if keys is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--keys") from None
+    if answers is None and not sys.stdin.isatty():
+        raise click.UsageError("no --keys and no terminal to press keys in: give --keys for a scripted call")
+    printer: Callable[[ev.Event], None] = JsonLinesPrinter() if as_json else TranscriptPrinter()
+    settings: dict[str, Any] = {
+        "dial_outcomes": dial_outcomes or ("completed",),
+        "status_callback": status_callback,
+        "auth_token": auth_token or None,
+        "from_number": from_number,
+        "to_number": to_number,
+        "max_hops": max_hops,
+    }
+    with _no_traceback(), ExitStack() as stack:
+        target: Any = url
+        if not url:
+            config: dict[str, Any] = {"TWILIO_AUTH_TOKEN": auth_token} if auth_token else {}
+            if clock:
+                config["CLOCK"] = clock
+            try:
+                target = stack.enter_context(project_app(menu or DEFAULT_MENU, config))
+            except TargetUnavailable as exc:
+                raise click.ClickException(str(exc)) from None
+        if answers is not None:
+            speaker: Speaker = MuteSpeaker() if mute else TtsSpeaker()
+            result = simulate(
+                target, answers, speaker=speaker, record=record, on_event=printer, method=method, timeout=timeout,
+                **settings,
+            )  # fmt: skip
+        else:
+            result = _interactive(target, mute, record, printer, method, timeout, settings)
+    sys.exit(result.exit_code)
+
+
+def _interactive(
+    target: Any,
+    mute: bool,
+    record: Path | None,
+    printer: Callable[[ev.Event], None],
+    method: Literal["GET", "POST"],
+    timeout: float,
+    settings: dict[str, Any],
+) -> Any:
+    from ivr.simulator.interactive import TerminalCaller
+
+    console = Console(highlight=False, stderr=True)
+
+    def notify(message: str) -> None:
+        console.print(f"[dim]{message}[/dim]")
+
+    speaker: Speaker = MuteSpeaker() if mute else LiveSpeaker()
+    with TerminalCaller(notify=notify) as caller:
+        return simulate(
+            target, caller=caller, speaker=speaker, record=record, on_event=printer, method=method, timeout=timeout,
+            **settings,
+        )  # fmt: skip
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_target_options
+@click.option("--coverage", "show_coverage", is_flag=True, help="Report which menu nodes, options and outcomes ran.")
+@click.option("--menu", type=click.Path(dir_okay=False, path_type=Path), help="Menu for scenarios that name none.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each scenario's transcript.")
+def test_command(
+    paths: tuple[Path, ...],
+    url: str | None,
+    auth_token: str | None,
+    timeout: float,
+    clock: str | None,
+    show_coverage: bool,
+    menu: Path | None,
+    verbose: bool,
+) -> None:
+    """Run scenario files (YAML call scripts) against the menu in-process, or --url."""
+    from ivr.simulator.scenarios import ScenarioError, collect, run_all
+
+    console = Console(highlight=False, soft_wrap=True)
+    with _no_traceback():
+        try:
+            scenarios = collect(paths)
+        except ScenarioError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not scenarios:
+            raise click.ClickException("no scenarios found in " + ", ".join(map(str, paths)))
+        report = run_all(
+            scenarios, url=url, auth_token=auth_token, timeout=timeout, clock=clock, menu=menu, console=console,
+            verbose=verbose, coverage=show_coverage,
+        )  # fmt: skip
+    sys.exit(0 if report.ok else 1)

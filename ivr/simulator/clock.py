@@ -1,0 +1,57 @@
+"""Clocks: virtual for scripted calls, real for interactive ones.
+
+The interpreter reads time and waits only through a clock, so a scripted call
+with five-second timeouts runs in milliseconds: :class:`VirtualClock` jumps
+forward instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "RealClock", "VirtualClock"]
+
+
+class Clock(Protocol):
+    """Seconds since the call started, and a way to let time pass."""
+
+    def now(self) -> float:
+        """Seconds since the call started."""
+        ...
+
+    def sleep_until(self, t: float) -> None:
+        """Let time pass until ``t`` (no-op if it already has)."""
+        ...
+
+
+class VirtualClock:
+    """A clock that only moves when told to: waiting costs no wall time."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def now(self) -> float:
+        """The virtual time."""
+        return self._now
+
+    def sleep_until(self, t: float) -> None:
+        """Jump to ``t``; time never goes back."""
+        self._now = max(self._now, t)
+
+
+class RealClock:
+    """Wall time (monotonic), for interactive calls."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        """Seconds of wall time since the clock was made."""
+        return time.monotonic() - self._start
+
+    def sleep_until(self, t: float) -> None:
+        """Sleep until ``t``."""
+        delay = t - self.now()
+        if delay > 0:
+            time.sleep(delay)

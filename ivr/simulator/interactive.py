@@ -1,0 +1,114 @@
+"""A person at a terminal as the caller: keys act at once, timeouts are real.
+
+The terminal is put in cbreak mode (no Enter needed, no echo) for the length of
+the call and restored afterwards, whatever happens.  Keys 0-9, * and # are
+DTMF; ``q`` (or Ctrl-C, Ctrl-D) hangs up; anything else is ignored.  Keys pressed
+while nothing listens (outside a Gather or a Record) are dropped, as on a
+phone line.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import termios
+import tty
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TextIO
+
+from ivr.simulator.callers import CallerHungUp, InputKind
+from ivr.simulator.clock import Clock, RealClock
+
+__all__ = ["TerminalCaller"]
+
+_DTMF = frozenset("0123456789*#")
+_HANG_UP = frozenset({"q", "Q", "\x03", "\x04"})
+
+
+class TerminalCaller:
+    """Reads keys from a terminal without Enter; use it as a context manager."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        clock: Clock | None = None,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self.stream = stream or sys.stdin
+        self.fd = self.stream.fileno()
+        self.clock: Clock = clock or RealClock()
+        self.notify = notify or (lambda message: None)
+        self._saved: list[Any] | None = None
+        self._hinted = False
+
+    def __enter__(self) -> TerminalCaller:
+        if os.isatty(self.fd):
+            self._saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
+            # Ctrl-C arrives as a key, so it hangs up cleanly instead of interrupting mid-call.
+            attrs = termios.tcgetattr(self.fd)
+            attrs[3] &= ~termios.ISIG
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, attrs)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    def _read(self, timeout: float) -> str | None:
+        """One character within ``timeout`` seconds, or None."""
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return None
+        data = os.read(self.fd, 1)
+        if not data or data.decode(errors="replace") in _HANG_UP:
+            raise CallerHungUp  # end of input (Ctrl-D, a closed pipe) or q: the caller hangs up
+        return data.decode(errors="replace")
+
+    def begin(self, kind: InputKind) -> str | None:
+        """Tell the person, once, how to answer."""
+        if not self._hinted:
+            self._hinted = True
+            self.notify("press 0-9, * or # to answer (no Enter needed); q hangs up")
+        if kind == "record":
+            self.notify("recording: the simulator cannot hear you; press a finish key to stop")
+        return None
+
+    def prompts_over(self) -> None:
+        """Nothing to do: a person answers when they like."""
+
+    def wait_key(self, until: float) -> str | None:
+        """The next DTMF key before ``until``, or None when the time is up."""
+        while True:
+            left = until - self.clock.now()
+            if left <= 0:
+                return None
+            ch = self._read(left)
+            if ch is None:
+                return None
+            if ch in _DTMF:
+                return ch
+
+    def idle(self, until: float) -> None:
+        """Wait; keys are dropped, but q still hangs up."""
+        while self.wait_key(until) is not None:
+            pass
+
+    def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:
+        """The caller "speaks" until they press a finish key (or for ``max_length`` seconds)."""
+        start = self.clock.now()
+        while True:
+            key = self.wait_key(start + max_length)
+            if key is None:
+                return float(max_length), ""
+            if key in finish_keys:
+                return self.clock.now() - start, key
+
+    def end_input(self) -> str:
+        """A person's keys are never queued ahead."""
+        return ""

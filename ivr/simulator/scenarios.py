@@ -1,0 +1,402 @@
+"""Scenario tests: declarative call scripts in YAML, run through the simulator.
+
+A scenario file holds one scenario (a mapping) or several (a list)::
+
+    name: e-card download, then back and hang up
+    clock: "2026-11-23T10:00:00+08:00"   # optional: the app's fixed time (agent hours...)
+    dial: [busy]                          # optional: how successive <Dial>s end
+    seed: demo                            # optional: seed the app's database with the demo cards
+    config: {AGENT_NUMBER: "+8610012333"} # optional: more app settings
+    steps:
+      - hear: 欢迎致电12333               # substrings heard before this answer (a string or a list)
+        press: "4"                        # the answer: keys, "-" for silence, "rec:SECONDS"
+      - hear_re: 下载电子社保卡.*请按1     # regular expressions, searched in what was heard
+        node: ecard                       # the node the app waited at (its X-IVR-Node header)
+        press: "1"
+    end:                                  # how the call ends
+      as: hangup                          # hangup, transfer, voicemail, caller_hangup, reject, error
+      hear: 再见
+
+Quote keys in YAML: ``"#"`` starts a comment and ``*`` an alias otherwise.
+More answer kinds can be added per step later (card numbers for the
+transaction branches are just keys).  Scenarios run against the project's app
+in-process, each on a fresh database, or against ``--url``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from ivr.simulator import events as ev
+from ivr.simulator.callers import parse_answer
+from ivr.simulator.client import DEFAULT_TIMEOUT
+from ivr.simulator.coverage import Coverage
+from ivr.simulator.interpreter import DIAL_OUTCOMES, CallResult
+from ivr.simulator.output import describe
+from ivr.simulator.run import TargetUnavailable, project_app, simulate
+from ivr.simulator.speaker import MuteSpeaker
+
+__all__ = ["Report", "Scenario", "ScenarioError", "ScenarioResult", "Step", "check", "collect", "run_all", "run_one"]
+
+DEFAULT_MENU = Path("menus/12333.json")
+ENDINGS = ("hangup", "transfer", "voicemail", "caller_hangup", "reject", "error", "unsupported")
+_SCENARIO_KEYS = {"name", "menu", "url", "clock", "dial", "seed", "config", "steps", "end"}
+_STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be read; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What must have been heard, and then the answer (None for the end of the call)."""
+
+    press: str | None
+    hear: tuple[str, ...] = ()
+    hear_re: tuple[str, ...] = ()
+    not_hear: tuple[str, ...] = ()
+    node: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scripted call and what must happen in it."""
+
+    name: str
+    path: Path
+    steps: tuple[Step, ...]
+    end: Step
+    ending: str | None = None
+    menu: Path | None = None
+    url: str | None = None
+    clock: str | None = None
+    dial: tuple[str, ...] = ()
+    seed: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def answers(self) -> list[str]:
+        """The scripted answers, in order."""
+        return [s.press for s in self.steps if s.press is not None]
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario's call and what went wrong in it."""
+
+    scenario: Scenario
+    call: CallResult | None
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every expectation held."""
+        return not self.failures
+
+
+@dataclass
+class Report:
+    """All the scenarios run, and the flow coverage if it was asked for."""
+
+    results: list[ScenarioResult]
+    coverage: Coverage | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every scenario passed."""
+        return all(r.ok for r in self.results)
+
+
+# -- loading --------------------------------------------------------------------
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str | int | float) for v in items):
+        raise ScenarioError(f"{where}: expected a string or a list of strings")
+    return tuple(str(v) for v in items)
+
+
+def _step(raw: Any, where: str, final: bool) -> Step:
+    if isinstance(raw, str) and final:
+        raw = {"as": raw}
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected a mapping")
+    allowed = _STEP_KEYS - {"press"} | {"as"} if final else _STEP_KEYS
+    unknown = set(raw) - allowed
+    if unknown:
+        names, known = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
+        raise ScenarioError(f"{where}: unknown key(s) {names}; allowed: {known}")
+    press = None
+    if not final:
+        if "press" not in raw:
+            raise ScenarioError(f"{where}: a step needs press (keys, '-' or rec:SECONDS)")
+        press = str(raw["press"])
+        try:
+            parse_answer(press)
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+    for pattern in _strings(raw.get("hear_re"), where):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ScenarioError(f"{where}: bad regular expression {pattern!r}: {exc}") from None
+    node = raw.get("node")
+    return Step(
+        press,
+        _strings(raw.get("hear"), where),
+        _strings(raw.get("hear_re"), where),
+        _strings(raw.get("not_hear"), where),
+        str(node) if node is not None else None,
+    )
+
+
+def _scenario(raw: Any, path: Path, index: int | None) -> Scenario:
+    where = f"{path}" + (f"[{index}]" if index is not None else "")
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: a scenario is a mapping with steps")
+    unknown = set(raw) - _SCENARIO_KEYS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    steps_raw = raw.get("steps") or []
+    if not isinstance(steps_raw, list):
+        raise ScenarioError(f"{where}: steps must be a list")
+    steps = tuple(_step(s, f"{where} step {i + 1}", False) for i, s in enumerate(steps_raw))
+    end = _step(raw.get("end") or {}, f"{where} end", True)
+    end_raw = raw.get("end")
+    ending = (end_raw if isinstance(end_raw, str) else (end_raw or {}).get("as")) if end_raw else None
+    if ending is not None and ending not in ENDINGS:
+        raise ScenarioError(f"{where} end: {ending!r} is not one of {', '.join(ENDINGS)}")
+    dial = _strings(raw.get("dial"), f"{where} dial")
+    bad = [d for d in dial if d not in DIAL_OUTCOMES]
+    if bad:
+        raise ScenarioError(f"{where} dial: {', '.join(bad)} not among {', '.join(DIAL_OUTCOMES)}")
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise ScenarioError(f"{where} config: expected a mapping of app settings")
+    menu = raw.get("menu")
+    return Scenario(
+        name=str(raw.get("name") or (path.stem if index is None else f"{path.stem}[{index}]")),
+        path=path,
+        steps=steps,
+        end=end,
+        ending=ending,
+        menu=(path.parent / str(menu)) if menu else None,
+        url=raw.get("url"),
+        clock=str(raw["clock"]) if raw.get("clock") else None,
+        dial=dial,
+        seed=str(raw["seed"]) if raw.get("seed") else None,
+        config=config,
+    )
+
+
+def load(path: Path) -> list[Scenario]:
+    """The scenarios in one YAML (or JSON) file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read it: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    if isinstance(data, list):
+        return [_scenario(item, path, i) for i, item in enumerate(data)]
+    return [_scenario(data, path, None)]
+
+
+def collect(paths: Iterable[Path]) -> list[Scenario]:
+    """Scenarios from files and directories (``*.yaml``, ``*.yml``, ``*.json`` in them, sorted)."""
+    out: list[Scenario] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        else:
+            files = [path]
+        for f in files:
+            out.extend(load(f))
+    return out
+
+
+# -- checking ---------------------------------------------------------------------
+
+
+def _segments(events: Sequence[ev.Event]) -> list[tuple[list[str], str | None]]:
+    """What was heard before each answer (and after the last), with the node the app waited at."""
+    segments: list[tuple[list[str], str | None]] = [([], None)]
+    node: str | None = None
+    for e in events:
+        if isinstance(e, ev.Request) and e.node:
+            node = e.node
+        if isinstance(e, ev.SayEvent):
+            segments[-1][0].append(e.text)
+        elif isinstance(e, ev.PlayEvent):
+            segments[-1][0].append(f"[play {e.url or e.digits}]")
+        elif isinstance(e, ev.Input | ev.NoInput | ev.RecordEvent):
+            segments[-1] = (segments[-1][0], node)
+            segments.append(([], None))
+    segments[-1] = (segments[-1][0], node)
+    return segments
+
+
+def _check_step(step: Step, heard: list[str], node: str | None, label: str) -> list[str]:
+    text = "\n".join(heard)
+    failures = [f"{label}: expected to hear {h!r}" for h in step.hear if h not in text]
+    failures += [f"{label}: expected to hear /{r}/" for r in step.hear_re if not re.search(r, text)]
+    failures += [f"{label}: did not expect to hear {h!r}" for h in step.not_hear if h in text]
+    if step.node is not None and step.node != node:
+        failures.append(f"{label}: expected the call at node {step.node!r}, it was at {node!r}")
+    if failures:
+        failures.append(f"{label}: heard: " + (" | ".join(heard) if heard else "(nothing)"))
+    return failures
+
+
+def check(scenario: Scenario, call: CallResult) -> list[str]:
+    """What in ``call`` does not match ``scenario`` (empty when it passed)."""
+    segments = _segments(call.events)
+    answered = len(segments) - 1
+    failures: list[str] = []
+    for i, step in enumerate(scenario.steps):
+        if i >= answered:
+            failures.append(
+                f"step {i + 1} (press {step.press}): the call ended ({call.reason}) after {answered} answer(s)"
+            )
+            break
+        failures += _check_step(step, *segments[i], f"step {i + 1} (before pressing {step.press})")
+    if answered >= len(scenario.steps):
+        heard = [t for seg, _ in segments[len(scenario.steps) :] for t in seg]
+        failures += _check_step(scenario.end, heard, segments[-1][1], "end")
+    failures += _check_ending(scenario.ending, call)
+    return failures
+
+
+def _check_ending(ending: str | None, call: CallResult) -> list[str]:
+    if ending is None:
+        return [] if call.exit_code == 0 else [f"end: the call failed ({call.reason})", *_errors(call)]
+    dials = [e for e in call.events if isinstance(e, ev.DialEvent)]
+    records = [e for e in call.events if isinstance(e, ev.RecordEvent) and e.seconds > 0]
+    ok = {
+        "hangup": call.reason in ("hangup", "end_of_document"),
+        "transfer": any(d.status == "completed" for d in dials) and call.exit_code == 0,
+        "voicemail": bool(records) and call.exit_code == 0,
+    }.get(ending, call.reason == ending)
+    if ok:
+        return []
+    seen = f"ended by {call.reason}" + (f", dialled {dials[-1].number} ({dials[-1].status})" if dials else "")
+    return [f"end: expected the call to end as {ending}, it {seen}", *_errors(call)]
+
+
+def _errors(call: CallResult) -> list[str]:
+    return [f"error: {e.message}" for e in call.events if isinstance(e, ev.ErrorEvent)]
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def _seed(app: Any, kind: str) -> None:
+    if kind != "demo":
+        raise ScenarioError(f"seed: {kind!r} is unknown; the only seed is demo")
+    from ivr.storage.seed import seed_demo
+
+    state = app.extensions["ivr"]
+    seed_demo(state.db, state.settings.now())
+
+
+def run_one(
+    scenario: Scenario,
+    *,
+    url: str | None = None,
+    auth_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    clock: str | None = None,
+    menu: Path | None = None,
+) -> ScenarioResult:
+    """Run one scenario: against ``url`` (or its own), else the project's app in-process on a fresh database."""
+    settings: dict[str, Any] = {"dial_outcomes": scenario.dial or ("completed",), "auth_token": auth_token}
+    answers = [parse_answer(a) for a in scenario.answers]
+    target_url = url or scenario.url
+    try:
+        if target_url:
+            call = simulate(target_url, answers, speaker=MuteSpeaker(), timeout=timeout, **settings)
+        else:
+            config: dict[str, Any] = dict(scenario.config)
+            if scenario.clock or clock:
+                config["CLOCK"] = scenario.clock or clock
+            if auth_token:
+                config["TWILIO_AUTH_TOKEN"] = auth_token
+            with project_app(scenario.menu or menu or DEFAULT_MENU, config) as app:
+                if scenario.seed:
+                    _seed(app, scenario.seed)
+                call = simulate(app, answers, speaker=MuteSpeaker(), **settings)
+    except (TargetUnavailable, ScenarioError) as exc:
+        return ScenarioResult(scenario, None, [str(exc)])
+    return ScenarioResult(scenario, call, check(scenario, call))
+
+
+def run_all(
+    scenarios: Sequence[Scenario],
+    *,
+    console: Console | None = None,
+    verbose: bool = False,
+    coverage: bool = False,
+    **options: Any,
+) -> Report:
+    """Run ``scenarios``, print a line per scenario (and failures, and coverage if asked); return the report."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    report = Report([])
+    for scenario in scenarios:
+        result = run_one(scenario, **options)
+        report.results.append(result)
+        mark = "[green]PASS[/green]" if result.ok else "[bold red]FAIL[/bold red]"
+        console.print(f"{mark} {scenario.name}  [dim]({scenario.path})[/dim]")
+        for failure in result.failures:
+            console.print(f"     [red]{failure}[/red]", markup=True)
+        if result.call is not None and (verbose or not result.ok):
+            for e in result.call.events:
+                label, text, _ = describe(e)
+                console.print(f"       {e.t:7.1f}  {label:<8} {text}", markup=False)
+    passed = sum(r.ok for r in report.results)
+    console.print(f"{passed} passed, {len(report.results) - passed} failed")
+    if coverage:
+        report.coverage = flow_coverage(report.results, options.get("menu") or DEFAULT_MENU)
+        if report.coverage is not None:
+            print_coverage(report.coverage, console)
+    return report
+
+
+def flow_coverage(results: Sequence[ScenarioResult], default_menu: Path) -> Coverage | None:
+    """The coverage of the menu most scenarios ran against (calls over --url count if the app sent X-IVR-Node)."""
+    from ivr.menu.loader import load_menu
+
+    menus = [r.scenario.menu or default_menu for r in results]
+    if not menus:
+        return None
+    path = max(set(menus), key=menus.count)
+    cov = Coverage(load_menu(path))
+    for r in results:
+        if r.call is not None and (r.scenario.menu or default_menu) == path:
+            cov.add_call(r.call.events)
+    return cov
+
+
+def print_coverage(cov: Coverage, console: Console) -> None:
+    """The coverage report: totals, then what was never reached."""
+    console.print(f"[bold]Flow coverage of menu {cov.menu.id}[/bold]")
+    for section, (done, total) in cov.summary().items():
+        pct = 100 * done / total if total else 100.0
+        console.print(f"  {section + 's':<9} {done:>3}/{total:<3} {pct:5.1f}%")
+    missed = [(s, name) for s, name, covered in cov.items() if not covered]
+    if missed:
+        console.print("[bold]Never reached:[/bold]")
+        for section, name in missed:
+            console.print(f"  [yellow]{section:<8}[/yellow] {name}", markup=True)
+    if cov.no_input_at:
+        console.print("[dim]Timeouts exercised at: " + ", ".join(sorted(cov.no_input_at)) + "[/dim]")

@@ -118,6 +118,10 @@ def _register_commands() -> None:
 
     main.add_command(simulate_command)
     main.add_command(test_command)
+    from ivr.authoring.cli import graph, lint
+
+    main.add_command(lint)
+    main.add_command(graph)
 
 
 _register_commands()

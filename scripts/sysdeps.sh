@@ -1,9 +1,17 @@
 #!/bin/sh
 # Installs the system packages ivr needs (Debian/Ubuntu), or says exactly what to run.
 # espeak-ng: the speech engine pyttsx3 drives on Linux.
+# graphviz: the dot command `ivr graph` draws SVG and PNG diagrams with.
+# chromium: the system browser the browser-phone test drives through Playwright (never a downloaded one).
+# fonts-wqy-microhei: a Chinese font, so diagrams and screenshots show 中文 rather than boxes.
 set -eu
 missing=""
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
+command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
+    missing="$missing fonts-wqy-microhei"
+fi
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 [ -z "$missing" ] && exit 0
 

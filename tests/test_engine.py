@@ -285,3 +285,9 @@ def test_match_without_on_mismatch_asks_the_same_entry_again() -> None:
     assert call.node == "again" and call.state.invalid == 1 and "Those differ." in call.last_heard
     call.press("4821")
     assert "Thanks." in call.heard
+
+
+def test_hanging_up_drops_what_was_keyed_in_secret(small: Engine) -> None:
+    state = small.start(CallStarted()).state.evolve(vars={"caller": "", "pw": "1234"}, secret=("pw",))
+    ended = small.send(state, HungUp()).state
+    assert ended.awaiting == "ended" and "pw" not in ended.vars and ended.secret == ()

@@ -285,3 +285,21 @@ def test_metrics_count_calls_steps_latency_and_outcomes(app: Flask) -> None:
     assert 'ivr_calls_ended_total{status="completed"} 1.0' in text
     assert 'ivr_apologies_total{reason="bad request"} 1.0' in text
     assert 'ivr_webhook_seconds_count{endpoint="step"} 2.0' in text
+
+
+def test_a_password_does_not_outlive_a_call_abandoned_mid_entry(app: Flask) -> None:
+    from ivr.storage.models import CallRecord
+
+    client = app.test_client()
+    call = WebCall(client)
+    # Activation: ID, confirm, then the initial password; the caller hangs up before the new one.
+    for key in ["1", ID, "1", "654321"]:
+        call.press(key)
+    db = app.extensions["ivr"].db
+    with db.session() as s:
+        row = s.get(CallRecord, call.sid)
+        assert row is not None and "654321" in row.state  # held only while the call needs it
+    client.post("/status", data={"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "40"})
+    with db.session() as s:
+        row = s.get(CallRecord, call.sid)
+        assert row is not None and "654321" not in row.state and '"awaiting":"ended"' in row.state

@@ -94,7 +94,7 @@ class Engine:
         self.check_state(state)
         out: list[Action] = []
         if isinstance(event, HungUp):
-            return Step((), state.evolve(awaiting="ended"))
+            return Step((), _ended(state))
         if isinstance(event, CallStarted):
             raise EngineUsageError("the call has already started; use Engine.start for a new call")
         expected = {
@@ -176,9 +176,9 @@ class Engine:
             assert isinstance(node, HangupNode)
             out.extend(self._say(node.prompt, state))
             out.append(Hangup("menu"))
-            return state.evolve(awaiting="ended")
+            return _ended(state)
         out.append(Hangup("error"))
-        return state.evolve(awaiting="ended")
+        return _ended(state)
 
     def _ask(
         self,
@@ -330,7 +330,7 @@ class Engine:
         target = node.on_error or self.menu.defaults.on_error
         if target is None:
             out.append(Hangup("error"))
-            return state.evolve(awaiting="ended")
+            return _ended(state)
         return self._enter(state, target, out)
 
     def _transfer_done(self, state: CallState, status: str, out: list[Action]) -> CallState:
@@ -339,5 +339,11 @@ class Engine:
         target = node.outcomes.get(status)  # type: ignore[call-overload]
         if target is None:
             out.append(Hangup("menu"))
-            return state.evolve(awaiting="ended")
+            return _ended(state)
         return self._enter(state, target, out)
+
+
+def _ended(state: CallState) -> CallState:
+    """The call is over: nothing the caller keyed in secret outlives it."""
+    variables = {k: v for k, v in state.vars.items() if k not in state.secret}
+    return state.evolve(awaiting="ended", vars=variables, secret=())

@@ -128,14 +128,18 @@ class CallStore:
                 )
             return True
 
-    def finish(self, call_sid: str, status: str, duration: int | None, now: dt.datetime) -> bool:
-        """Close the call with its final status and duration; False if it is unknown."""
+    def finish(
+        self, call_sid: str, status: str, duration: int | None, now: dt.datetime, state: str | None = None
+    ) -> bool:
+        """Close the call with its final status and duration (and its final ``state``); False if it is unknown."""
         with self.db.session() as s:
             row = s.get(CallRecord, call_sid)
             if row is None:
                 return False
             row.status = status[:20]
             row.duration = duration
+            if state is not None:
+                row.state = state
             row.ended_at = now
             row.updated_at = now
             self._events(s, call_sid, row.step, now, [("status", "", {"status": status, "duration": duration})])

@@ -25,6 +25,7 @@ from ivr.engine import (
     Digits,
     Engine,
     Event,
+    HungUp,
     Invoke,
     NoInput,
     RecordingDone,
@@ -34,7 +35,7 @@ from ivr.engine import (
     Transfer,
     TransferDone,
 )
-from ivr.errors import ServiceUnavailable, StaleStateError
+from ivr.errors import EngineUsageError, ServiceUnavailable, StaleStateError
 from ivr.services.registry import ServiceContext, ServiceRegistry
 from ivr.storage.calls import CallStore, StoredCall
 from ivr.web.twiml import TwimlWriter
@@ -156,12 +157,22 @@ class CallRunner:
         return Reply(twiml, step.state.node)
 
     def status(self, params: Mapping[str, str]) -> bool:
-        """Twilio's final status callback: close the call record."""
+        """Twilio's final status callback: close the call record, and forget what the caller keyed in secret."""
         try:
             duration: int | None = int(params.get("CallDuration", ""))
         except ValueError:
             duration = None
-        return self.store.finish(params["CallSid"], params.get("CallStatus", "completed"), duration, self.clock())
+        sid = params["CallSid"]
+        ended: str | None = None
+        stored = self.store.load(sid)
+        if stored is not None:
+            try:
+                state = CallState.from_json(stored.state)
+                # A caller who hung up mid-entry may have left a password in the state.
+                ended = self.engine.send(state, HungUp()).state.to_json() if state.awaiting != "ended" else None
+            except (StaleStateError, EngineUsageError):
+                ended = None
+        return self.store.finish(sid, params.get("CallStatus", "completed"), duration, self.clock(), state=ended)
 
     # -- plumbing -------------------------------------------------------------
 

@@ -87,16 +87,15 @@ def schema(output: Path | None, check: bool) -> None:
 @main.command()
 @click.argument("menu", default=DEFAULT_MENU, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--keys", default=None, help='Answers for each prompt, separated by spaces; "-" is silence.')
-@click.option("--language", default=None, help="Start the call in this language (e.g. en-US).")
-def demo(menu: Path, keys: str | None, language: str | None) -> None:
-    """Run a scripted call through the menu and print what the caller hears and presses."""
+def demo(menu: Path, keys: str | None) -> None:
+    """Call the hotline through the simulator with the demo cardholders and print the call."""
     from ivr.demo import DEMO_KEYS, run_demo
+    from ivr.simulator.run import TargetUnavailable
 
     try:
-        code = run_demo(menu, shlex.split(keys) if keys is not None else DEMO_KEYS, language)
-    except MenuError as exc:
-        for p in exc.problems:
-            click.echo(p.located(exc.source), err=True)
+        code = run_demo(menu, shlex.split(keys) if keys is not None else DEMO_KEYS)
+    except TargetUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     sys.exit(code)
 

@@ -23,7 +23,7 @@ from ivr.simulator.callers import parse_answers
 from ivr.simulator.client import DEFAULT_TIMEOUT
 from ivr.simulator.interpreter import DIAL_OUTCOMES
 from ivr.simulator.output import JsonLinesPrinter, TranscriptPrinter
-from ivr.simulator.run import TargetUnavailable, project_app, simulate
+from ivr.simulator.run import TargetUnavailable, project_app, seed_demo_data, simulate
 from ivr.simulator.speaker import LiveSpeaker, MuteSpeaker, Speaker, TtsSpeaker
 
 __all__ = ["simulate_command", "test_command"]
@@ -88,6 +88,7 @@ def _target_options(f: F) -> F:
 @click.option("--to", "to_number", default="+8612333", show_default=True, help="The number called.")
 @click.option("--method", type=click.Choice(["GET", "POST"]), default="POST", show_default=True, help="First request.")
 @click.option("--max-hops", type=click.IntRange(min=1), default=25, show_default=True, help="Loop guard limit.")
+@click.option("--demo-data", is_flag=True, help="In-process only: load the fictional demo cardholders first.")
 def simulate_command(
     menu: Path | None,
     url: str | None,
@@ -104,6 +105,7 @@ def simulate_command(
     to_number: str,
     method: Literal["GET", "POST"],
     max_hops: int,
+    demo_data: bool,
 ) -> None:
     """Call the hotline as Twilio would: MENU in-process (default menus/12333.json), or --url over HTTP.
 
@@ -112,6 +114,8 @@ def simulate_command(
     """
     if url and menu:
         raise click.UsageError("give either a MENU (in-process) or --url, not both")
+    if url and (demo_data or clock):
+        raise click.UsageError("--demo-data and --clock set up the in-process app; a --url server has its own")
     try:
         answers = parse_answers(keys) if keys is not None else None
     except ValueError as exc:
@@ -137,6 +141,8 @@ def simulate_command(
                 target = stack.enter_context(project_app(menu or DEFAULT_MENU, config))
             except TargetUnavailable as exc:
                 raise click.ClickException(str(exc)) from None
+            if demo_data:
+                seed_demo_data(target)
         if answers is not None:
             speaker: Speaker = MuteSpeaker() if mute else TtsSpeaker()
             result = simulate(

@@ -23,7 +23,7 @@ from ivr.simulator.interpreter import CallResult, CallSettings, Interpreter
 from ivr.simulator.recorder import CallRecorder
 from ivr.simulator.speaker import MuteSpeaker, Speaker, TtsSpeaker
 
-__all__ = ["INPROCESS_URL", "TargetUnavailable", "project_app", "simulate"]
+__all__ = ["INPROCESS_URL", "TargetUnavailable", "project_app", "seed_demo_data", "simulate"]
 
 INPROCESS_URL = "http://localhost/voice"
 """Where the in-process app answers the incoming call."""
@@ -58,6 +58,14 @@ def project_app(menu: Path, config: Mapping[str, Any] | None = None) -> Iterator
         dispose = getattr(getattr(db, "db", None), "dispose", None)
         if callable(dispose):  # release the SQLite file before the directory goes
             dispose()
+
+
+def seed_demo_data(app: Any) -> None:
+    """Give the in-process app's database the fictional demo cardholders (docs/demo-data.md)."""
+    from ivr.storage.seed import seed_demo
+
+    state = app.extensions["ivr"]
+    seed_demo(state.db, state.settings.now())
 
 
 def simulate(

@@ -40,7 +40,7 @@ from ivr.simulator.client import DEFAULT_TIMEOUT
 from ivr.simulator.coverage import Coverage
 from ivr.simulator.interpreter import DIAL_OUTCOMES, CallResult
 from ivr.simulator.output import describe
-from ivr.simulator.run import TargetUnavailable, project_app, simulate
+from ivr.simulator.run import TargetUnavailable, project_app, seed_demo_data, simulate
 from ivr.simulator.speaker import MuteSpeaker
 
 __all__ = ["Report", "Scenario", "ScenarioError", "ScenarioResult", "Step", "check", "collect", "run_all", "run_one"]
@@ -304,10 +304,7 @@ def _errors(call: CallResult) -> list[str]:
 def _seed(app: Any, kind: str) -> None:
     if kind != "demo":
         raise ScenarioError(f"seed: {kind!r} is unknown; the only seed is demo")
-    from ivr.storage.seed import seed_demo
-
-    state = app.extensions["ivr"]
-    seed_demo(state.db, state.settings.now())
+    seed_demo_data(app)
 
 
 def run_one(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
+from flask import Flask
 from rich.console import Console
 from sqlalchemy import func, select
 
@@ -53,7 +55,7 @@ def run_demo(menu_path: Path, keys: Sequence[str], console: Console | None = Non
         result = simulate(
             app, parse_answers(" ".join(keys)), speaker=MuteSpeaker(), on_event=TranscriptPrinter(console)
         )
-        db = getattr(app, "extensions")["ivr"].db  # noqa: B009 - project_app yields the Flask app as a WSGI app
+        db = cast(Flask, app).extensions["ivr"].db  # project_app yields the Flask app, typed as any WSGI app
         with db.session() as s:
             # Only what this call did: the seed's own rows carry no CallSid.
             references = s.scalars(select(LossReport.reference).where(LossReport.call_sid != "")).all()

@@ -303,3 +303,16 @@ def test_a_password_does_not_outlive_a_call_abandoned_mid_entry(app: Flask) -> N
     with db.session() as s:
         row = s.get(CallRecord, call.sid)
         assert row is not None and "654321" not in row.state and '"awaiting":"ended"' in row.state
+
+
+def test_each_step_names_every_node_it_entered(app: Flask) -> None:
+    client = app.test_client()
+    first = client.post("/voice", data={"CallSid": "CApath", "From": "+86"})
+    assert first.headers["X-IVR-Path"] == "main" and first.headers["X-IVR-Node"] == "main"
+    # Key 1 passes through the activation message on its way to the ID entry.
+    resp = client.post("/voice/step?s=1", data={"CallSid": "CApath", "Digits": "1"})
+    assert resp.headers["X-IVR-Path"] == "activate_intro,activate_id"
+    replay = client.post("/voice/step?s=1", data={"CallSid": "CApath", "Digits": "1"})
+    assert "X-IVR-Path" not in replay.headers and replay.headers["X-IVR-Node"] == "activate_id"
+    kinds = [(kind, node) for kind, node, _ in app.extensions["ivr"].runner.store.events("CApath")]
+    assert ("enter", "activate_intro") in kinds and ("enter", "activate_id") in kinds

@@ -62,6 +62,16 @@ class Step:
 
     actions: tuple[Action, ...]
     state: CallState
+    path: tuple[str, ...] = ()
+    """The nodes the call entered in this step, in order (message nodes it passed through too)."""
+
+
+class _Out(list[Action]):
+    """A step's actions, and the nodes entered on the way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path: list[str] = []
 
 
 class Engine:
@@ -85,16 +95,16 @@ class Engine:
             language=language,
             vars={"caller": event.caller, "language": language},
         )
-        out: list[Action] = []
+        out = _Out()
         state = self._enter(state, menu.start, out)
-        return Step(tuple(out), state)
+        return Step(tuple(out), state, tuple(out.path))
 
     def send(self, state: CallState, event: Event) -> Step:
         """Feed one event for a call in ``state``; get the actions and the new state."""
         self.check_state(state)
-        out: list[Action] = []
+        out = _Out()
         if isinstance(event, HungUp):
-            return Step((), _ended(state))
+            return Step((), _ended(state), ())
         if isinstance(event, CallStarted):
             raise EngineUsageError("the call has already started; use Engine.start for a new call")
         expected = {
@@ -124,7 +134,7 @@ class Engine:
             node = self.menu.nodes[state.node]
             assert isinstance(node, VoicemailNode)
             state = self._enter(state.evolve(vars=variables), node.next, out)
-        return Step(tuple(out), state)
+        return Step(tuple(out), state, tuple(out.path))
 
     def check_state(self, state: CallState) -> None:
         """Raise :class:`StaleStateError` if ``state`` does not fit this menu."""
@@ -143,11 +153,12 @@ class Engine:
             return []
         return [render(self.menu, prompt, state.language, state.vars)]
 
-    def _enter(self, state: CallState, node_id: str, out: list[Action]) -> CallState:
+    def _enter(self, state: CallState, node_id: str, out: _Out) -> CallState:
         """Go to ``node_id`` and run it until it waits for something."""
         nodes = self.menu.nodes
         for _ in range(MAX_HOPS):
             node = nodes[node_id]
+            out.path.append(node_id)
             state = state.evolve(node=node_id, no_input=0, invalid=0)
             if isinstance(node, (MenuNode, LanguageNode)):
                 trail = state.trail
@@ -184,7 +195,7 @@ class Engine:
         self,
         state: CallState,
         node: MenuNode | LanguageNode | InputNode,
-        out: list[Action],
+        out: _Out,
         *,
         first: bool = False,
         full: bool = False,
@@ -208,7 +219,7 @@ class Engine:
         out.append(gather)
         return state.evolve(heard=heard, awaiting="digits")
 
-    def _retry(self, state: CallState, why: str, out: list[Action], before: Prompt | None = None) -> CallState:
+    def _retry(self, state: CallState, why: str, out: _Out, before: Prompt | None = None) -> CallState:
         """Count a silence or a wrong entry; prompt again, or give up to ``on_exhausted``."""
         node = self.menu.nodes[state.node]
         assert isinstance(node, (MenuNode, LanguageNode, InputNode))
@@ -227,7 +238,7 @@ class Engine:
 
     # -- keys ---------------------------------------------------------------
 
-    def _digits(self, state: CallState, digits: str, out: list[Action]) -> CallState:
+    def _digits(self, state: CallState, digits: str, out: _Out) -> CallState:
         node = self.menu.nodes[state.node]
         if state.awaiting == "confirm":
             assert isinstance(node, InputNode)
@@ -263,7 +274,7 @@ class Engine:
         assert gk.target is not None
         return self._enter(state, gk.target, out)
 
-    def _entry(self, state: CallState, node: InputNode, digits: str, out: list[Action]) -> CallState:
+    def _entry(self, state: CallState, node: InputNode, digits: str, out: _Out) -> CallState:
         value = self._valid_entry(state, node, digits)
         if value is not None and node.match is not None and state.vars.get(node.match) != value:
             if node.on_mismatch is not None:
@@ -311,7 +322,7 @@ class Engine:
 
     # -- results from adapters -----------------------------------------------
 
-    def _service_done(self, state: CallState, event: ServiceDone, out: list[Action]) -> CallState:
+    def _service_done(self, state: CallState, event: ServiceDone, out: _Out) -> CallState:
         node = self.menu.nodes[state.node]
         assert isinstance(node, ServiceNode)
         target = node.outcomes.get(event.outcome) or node.default
@@ -322,7 +333,7 @@ class Engine:
         # Passwords are dropped as soon as the service that needed them has run.
         return self._enter(state.evolve(vars=variables, secret=()), target, out)
 
-    def _service_failed(self, state: CallState, out: list[Action]) -> CallState:
+    def _service_failed(self, state: CallState, out: _Out) -> CallState:
         node = self.menu.nodes[state.node]
         assert isinstance(node, ServiceNode)
         variables = {k: v for k, v in state.vars.items() if k not in state.secret}
@@ -333,7 +344,7 @@ class Engine:
             return _ended(state)
         return self._enter(state, target, out)
 
-    def _transfer_done(self, state: CallState, status: str, out: list[Action]) -> CallState:
+    def _transfer_done(self, state: CallState, status: str, out: _Out) -> CallState:
         node = self.menu.nodes[state.node]
         assert isinstance(node, TransferNode)
         target = node.outcomes.get(status)  # type: ignore[call-overload]

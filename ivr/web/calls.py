@@ -56,6 +56,8 @@ class Reply:
 
     twiml: str
     node: str
+    path: tuple[str, ...] = ()
+    """The nodes the call entered in this step; empty for a repeated answer."""
 
 
 def mask_digits(digits: str, masked: bool) -> str:
@@ -154,7 +156,7 @@ class CallRunner:
             if latest is not None:
                 return Reply(latest.last_twiml, self._node_of(latest))
         self._observe(events)
-        return Reply(twiml, step.state.node)
+        return Reply(twiml, step.state.node, step.path)
 
     def status(self, params: Mapping[str, str]) -> bool:
         """Twilio's final status callback: close the call record, and forget what the caller keyed in secret."""
@@ -188,6 +190,13 @@ class CallRunner:
     ) -> Reply:
         step = self.engine.start(CallStarted(caller=caller))
         step, events = self._run(sid, caller, step, events)
+        written: list[int] = []
+
+        def twiml_for(at: int) -> str:
+            # Called only if this request stores the call (not when another worker already did).
+            written.append(at)
+            return self._write(step.actions, at)
+
         stored = self.store.begin(
             sid,
             caller=caller,
@@ -196,12 +205,14 @@ class CallRunner:
             node=step.state.node,
             state=step.state.to_json(),
             now=self.clock(),
-            twiml_for=lambda at: self._write(step.actions, at),
+            twiml_for=twiml_for,
             events=events,
             again=again,
         )
+        if not written:
+            return Reply(stored.last_twiml, self._node_of(stored))  # a retried first webhook: as stored
         self._observe(events)
-        return Reply(stored.last_twiml, self._node_of(stored))
+        return Reply(stored.last_twiml, step.state.node, step.path)
 
     def _event(self, state: CallState, params: Mapping[str, str], query: Mapping[str, str]) -> Event | None:
         if state.awaiting in ("digits", "confirm"):
@@ -227,6 +238,7 @@ class CallRunner:
     ) -> tuple[Step, list[tuple[str, str, Mapping[str, Any]]]]:
         """Carry out services and unreachable transfers until the call waits for the caller."""
         actions: list[Action] = list(step.actions)
+        path = list(step.path)
         for _ in range(MAX_SERVICE_CALLS):
             last = actions[-1] if actions else None
             result: ServiceDone | ServiceFailed | TransferDone
@@ -241,7 +253,10 @@ class CallRunner:
                 break
             step = self.engine.send(step.state, result)
             actions = actions[:-1] + list(step.actions)
-        return Step(tuple(actions), step.state), events
+            path += step.path
+        # One event per node entered, so visits count message nodes passed through too.
+        events.extend(("enter", node, {}) for node in path)
+        return Step(tuple(actions), step.state, tuple(path)), events
 
     def _invoke(self, sid: str, caller: str, state: CallState, invoke: Invoke) -> ServiceDone | ServiceFailed:
         handler = self.services.handler(invoke.service)

@@ -18,11 +18,14 @@ log = logging.getLogger("ivr.voice")
 bp = Blueprint("voice", __name__)
 
 
-def _twiml(body: str, node: str = "") -> Response:
+def _twiml(body: str, node: str = "", path: tuple[str, ...] = ()) -> Response:
     resp = Response(body, status=200, mimetype="text/xml")
     if node:
+        # For testers' tools (the simulator's flow coverage): where the call is, and how it got there.
         resp.headers["X-IVR-Node"] = node
         g.ivr_node = node
+    if path:
+        resp.headers["X-IVR-Path"] = ",".join(path)
     return resp
 
 
@@ -52,7 +55,7 @@ def _answer(work: str) -> Response:
         log.exception("webhook failed")
         apologies.labels("bug").inc()
         return _twiml(apology(voices))
-    return _twiml(reply.twiml, reply.node)
+    return _twiml(reply.twiml, reply.node, reply.path)
 
 
 @bp.post("/voice")

@@ -58,6 +58,31 @@ class Settings(BaseModel):
     audio_dir: Path = Field(default=Path("audio"), description="Where rendered prompt audio lives.")
     audio_url: str = Field(default="/audio", description="URL prefix the audio files are served under.")
     log_level: str = "INFO"
+    admin_password: str | None = Field(
+        default=None,
+        repr=False,
+        description="Password of the admin dashboard and browser phone at /admin; unset: they are off (404).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Signs the admin session cookie; unset: a random key per process (logins do not survive restarts).",
+    )
+
+    @field_validator("admin_password", "secret_key")
+    @classmethod
+    def _empty_is_unset(cls, v: str | None) -> str | None:
+        # IVR_ADMIN_PASSWORD= (empty) must mean "off", never "the empty password".
+        return v or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, v: str | None) -> str | None:
+        if v is not None and len(v) < 16:
+            raise ValueError(
+                "use at least 16 random characters, e.g. from: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return v
 
     @field_validator("public_url")
     @classmethod

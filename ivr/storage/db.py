@@ -132,6 +132,7 @@ class Database:
             lock_path = None
             if self.url.database and self.url.database != ":memory:":
                 lock_path = Path(self.url.database + ".migrate.lock")
+                lock_path.parent.mkdir(parents=True, exist_ok=True)
             fh = open(lock_path, "a+") if lock_path else None  # noqa: SIM115 - held for the whole block
             try:
                 if fh:

@@ -117,10 +117,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def _schema() -> None:
         state.ensure_schema()
 
-    from ivr.web import ops, voice
+    from ivr.web import admin, ops, voice
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
+    admin.init_app(app)  # /admin: only when IVR_ADMIN_PASSWORD is set
     install_request_logging(app)
     metrics = install_metrics(app)
     if len(library) and settings.audio_url.startswith("/"):

@@ -1,0 +1,78 @@
+"""The admin dashboard and the browser phone, at ``/admin``, behind a password.
+
+Off unless ``IVR_ADMIN_PASSWORD`` is set: then nothing under ``/admin``
+exists (404), so a deployment never shows it by accident.  Callers never
+reach it: the voice webhooks do not link to it, and every page and API needs
+the admin's session.
+
+:func:`init_app` is called by :func:`ivr.web.create_app`.  A few Flask config
+keys tune it for tests (they are not operator settings):
+``ADMIN_LOGIN_DELAY`` (seconds a wrong password waits, default 0.5),
+``ADMIN_PHONE_SPEECH`` (synthesise prompts for the phone, default True),
+``ADMIN_PHONE_MAX_CALLS`` (default 8) and ``ADMIN_PHONE_IDLE_TIMEOUT``
+(seconds, default 120).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+from flask import Flask
+
+from ivr.web.admin import auth, phone_views, views  # noqa: F401 - importing them adds their routes to bp
+from ivr.web.admin.auth import LoginThrottle, password_tag
+from ivr.web.admin.blueprint import AdminState, bp
+from ivr.web.admin.diagram import DiagramCache
+from ivr.web.admin.phone import PhoneManager, SpeechCache
+
+__all__ = ["bp", "init_app"]
+
+log = logging.getLogger("ivr.admin")
+
+SESSION_HOURS = 12
+"""A login lasts a working day."""
+
+
+def init_app(app: Flask) -> None:
+    """Mount the dashboard on ``app`` if an admin password is set; otherwise leave ``/admin`` absent."""
+    settings = app.extensions["ivr"].settings
+    if not settings.admin_password:
+        log.info("admin dashboard off: IVR_ADMIN_PASSWORD is not set")
+        return
+    key = settings.secret_key
+    if key is None:
+        key = secrets.token_hex(32)
+        log.warning(
+            "IVR_SECRET_KEY is not set: admin sessions use a random key made by this process, "
+            "so logins will not survive a restart or work across several workers"
+        )
+    app.secret_key = key
+    app.config.update(
+        SESSION_COOKIE_NAME="ivr_admin",
+        SESSION_COOKIE_PATH="/admin",  # the cookie never travels with the voice webhooks
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(settings.public_url and settings.public_url.startswith("https://")),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=SESSION_HOURS),
+    )
+    speech = SpeechCache() if app.config.get("ADMIN_PHONE_SPEECH", True) else None
+    phone = PhoneManager(
+        app,
+        # Calls go to the app in-process under its public URL, so that Twilio signatures check out.
+        settings.public_url or "http://localhost",
+        auth_token=settings.twilio_auth_token,
+        speech=speech,
+        audio_dir=settings.audio_dir,
+        max_calls=int(app.config.get("ADMIN_PHONE_MAX_CALLS", 8)),
+        idle_timeout=float(app.config.get("ADMIN_PHONE_IDLE_TIMEOUT", 120.0)),
+    )
+    app.extensions["ivr_admin"] = AdminState(
+        password_tag=password_tag(key, settings.admin_password),
+        throttle=LoginThrottle(),
+        diagrams=DiagramCache(),
+        phone=phone,
+        login_delay=float(app.config.get("ADMIN_LOGIN_DELAY", 0.5)),
+    )
+    app.register_blueprint(bp)

@@ -1,0 +1,142 @@
+"""The browser phone's page and its JSON API (all behind the admin login).
+
+- ``POST /admin/phone/calls``: place a call; 201 with its id and URLs, 429 when too many are in progress.
+- ``GET /admin/phone/calls/<id>/events?after=N&wait=S``: the call's events from number N on,
+  waiting up to S seconds (at most 20) for one to come; ``ended`` once the call is over.
+- ``POST /admin/phone/calls/<id>/keys`` with ``{"keys": "1"}``: press keys (0-9, * and #).
+- ``POST /admin/phone/calls/<id>/hangup``: hang up.
+- ``GET /admin/phone/tts?text=...&lang=...``: a prompt as ``audio/wav``; 503 with a JSON error
+  when speech synthesis fails (the page then shows the text only).
+
+POSTs need the ``X-CSRF-Token`` header (the page has the token in a meta tag).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Response, jsonify, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from ivr.web.admin.blueprint import admin_state, bp
+from ivr.web.admin.phone import DTMF, PhoneBusy, PhoneCall, SpeechCache, SpeechUnavailable, valid_language
+
+__all__: list[str] = []
+
+MAX_WAIT = 20.0
+"""The longest a poll waits for news, so proxies do not time it out."""
+MAX_KEYS = 32
+MAX_TTS_TEXT = 1000
+
+
+def _owner() -> str:
+    uid = session.get("uid")
+    if not isinstance(uid, str) or not uid:
+        uid = secrets.token_urlsafe(12)
+        session["uid"] = uid
+    return uid
+
+
+def _call(call_id: str) -> PhoneCall | None:
+    return admin_state().phone.get(call_id, _owner())
+
+
+def _no_call() -> ResponseReturnValue:
+    return jsonify(error="no such call (it ended a while ago, or lives in another server process)"), 404
+
+
+@bp.get("/phone")
+def phone() -> ResponseReturnValue:
+    """The phone: a keypad, the transcript, and the prompts' audio."""
+    # Several processes cannot share the calls; one thread cannot wait for news and take keys at once.
+    multiprocess = bool(request.environ.get("wsgi.multiprocess"))
+    threaded = bool(request.environ.get("wsgi.multithread"))
+    return render_template(
+        "admin/phone.html",
+        page_name="phone",
+        multiprocess=multiprocess,
+        threaded=threaded,
+        speech=admin_state().phone.speech is not None,
+    )
+
+
+@bp.post("/phone/calls")
+def api_start() -> ResponseReturnValue:
+    """Place a call to the hotline."""
+    try:
+        call = admin_state().phone.start(_owner())
+    except PhoneBusy as exc:
+        return jsonify(error=str(exc)), 429
+    return jsonify(
+        id=call.id,
+        events=url_for("admin.api_events", call_id=call.id),
+        keys=url_for("admin.api_keys", call_id=call.id),
+        hangup=url_for("admin.api_hangup", call_id=call.id),
+    ), 201
+
+
+@bp.get("/phone/calls/<call_id>/events")
+def api_events(call_id: str) -> ResponseReturnValue:
+    """The call's events from ``after`` on, waiting up to ``wait`` seconds for news."""
+    call = _call(call_id)
+    if call is None:
+        return _no_call()
+    try:
+        after = max(0, int(request.args.get("after", "0")))
+        wait = min(MAX_WAIT, max(0.0, float(request.args.get("wait", "0"))))
+    except ValueError:
+        return jsonify(error="after must be a whole number and wait a number of seconds"), 400
+    if not request.environ.get("wsgi.multithread"):
+        wait = 0.0  # a single-threaded server would take no keys while this request waits
+    events, ended, reason = call.since(after, wait)
+    return jsonify(events=events, next=after + len(events), ended=ended, reason=reason, call_sid=call.call_sid)
+
+
+@bp.post("/phone/calls/<call_id>/keys")
+def api_keys(call_id: str) -> ResponseReturnValue:
+    """Press keys on the call."""
+    call = _call(call_id)
+    if call is None:
+        return _no_call()
+    body = request.get_json(silent=True)
+    keys = body.get("keys") if isinstance(body, dict) else request.form.get("keys")
+    if not isinstance(keys, str) or not 0 < len(keys) <= MAX_KEYS or any(k not in DTMF for k in keys):
+        return jsonify(error=f"keys must be 1 to {MAX_KEYS} of 0-9, * and #"), 400
+    if call.ended:
+        return jsonify(error="the call has ended"), 409
+    call.touch()
+    call.caller.press(keys)
+    return jsonify(accepted=keys), 202
+
+
+@bp.post("/phone/calls/<call_id>/hangup")
+def api_hangup(call_id: str) -> ResponseReturnValue:
+    """Hang up the call."""
+    call = _call(call_id)
+    if call is None:
+        return _no_call()
+    call.caller.hang_up()
+    return jsonify(ended=True), 202
+
+
+@bp.get("/phone/tts")
+def api_tts() -> ResponseReturnValue:
+    """A prompt's speech as ``audio/wav``, synthesised once and cached."""
+    text = request.args.get("text", "")
+    language = request.args.get("lang", "")
+    if not text or len(text) > MAX_TTS_TEXT or not valid_language(language):
+        return jsonify(error=f"give text (up to {MAX_TTS_TEXT} characters) and lang (like cmn-CN, en-US)"), 400
+    speech: SpeechCache | None = admin_state().phone.speech
+    if speech is None:
+        return jsonify(error="speech synthesis is turned off for the phone"), 503
+    etag = SpeechCache.key(text, language)
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    try:
+        data = speech.wav(text, language)
+    except SpeechUnavailable as exc:
+        return jsonify(error=str(exc)), 503
+    resp = Response(data, mimetype="audio/wav")
+    resp.set_etag(etag)
+    resp.headers["Cache-Control"] = "private, max-age=86400"
+    return resp

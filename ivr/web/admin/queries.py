@@ -1,0 +1,394 @@
+"""The dashboard's SQL, in SQLAlchemy Core: every query bounded by a time window or a LIMIT.
+
+Times: ``calls`` and ``call_events`` keep the webhook clock's time as written
+(SQLite drops the zone), so windows are computed from the same clock
+(``Settings.now``) and compare alike; ``voicemails`` and ``audit_log`` keep
+aware UTC times, converted on the way in by their column type.
+
+A call has "ended" when Twilio reported its final status, or when it has been
+silent for longer than :data:`LIVE_SECONDS` (a call whose status callback never
+came, e.g. from a simulator run without one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, union
+from sqlalchemy.engine import Connection
+
+from ivr.storage.cards import AuditEntry, Voicemail
+from ivr.storage.db import Database
+from ivr.storage.models import CallEvent, CallRecord
+
+__all__ = [
+    "LIVE_SECONDS",
+    "WINDOWS",
+    "AuditCount",
+    "CallDetail",
+    "CallRow",
+    "EventRow",
+    "NodeStat",
+    "Overview",
+    "TransactionCount",
+    "VoicemailRow",
+    "audit_counts",
+    "call_detail",
+    "live_calls",
+    "node_stats",
+    "overview",
+    "recent_calls",
+    "transactions",
+    "voicemails",
+]
+
+CALLS = cast(Table, CallRecord.__table__)
+EVENTS = cast(Table, CallEvent.__table__)
+VOICEMAILS = cast(Table, Voicemail.__table__)
+AUDIT = cast(Table, AuditEntry.__table__)
+
+LIVE_SECONDS = 600
+"""A call still "in-progress" counts as live if it moved in the last 10 minutes (a voicemail takes 2)."""
+WINDOWS: dict[str, dt.timedelta] = {
+    "1h": dt.timedelta(hours=1),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+"""The time windows the pages offer, by the name used in ``?window=``."""
+
+CALL_LIMIT = 50
+"""Calls listed on a page."""
+PATH_EVENT_LIMIT = 5000
+"""Events read to draw the paths of one page of calls."""
+DETAIL_EVENT_LIMIT = 1000
+"""Events shown for one call."""
+GROUP_LIMIT = 1000
+"""Groups read by an aggregate (nodes, service outcomes): far more than a menu has."""
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """A call in a list, with the nodes it went through."""
+
+    call_sid: str
+    caller: str
+    node: str
+    status: str
+    started_at: dt.datetime
+    updated_at: dt.datetime
+    ended_at: dt.datetime | None
+    duration: int | None
+    path: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One recorded event of a call."""
+
+    seq: int
+    at: dt.datetime
+    kind: str
+    node: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VoicemailRow:
+    """A message left for the agents."""
+
+    id: int
+    call_sid: str
+    caller: str
+    recording_url: str
+    seconds: int
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AuditCount:
+    """Audit-log rows for one service and outcome."""
+
+    service: str
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True)
+class CallDetail:
+    """Everything the store has about one call."""
+
+    call: CallRow
+    menu_id: str
+    menu_version: str
+    events: list[EventRow]
+    voicemails: list[VoicemailRow]
+    audit: list[dict[str, Any]]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class NodeStat:
+    """Traffic at one node: calls that reached it, and calls that ended there."""
+
+    node: str
+    visits: int
+    ended: int
+    planned_end: bool
+    """Ending here is the menu's plan (a goodbye, a transfer): not a drop-off."""
+
+    @property
+    def dropped(self) -> int:
+        """Calls whose callers hung up here (0 at planned ends)."""
+        return 0 if self.planned_end else self.ended
+
+    @property
+    def drop_rate(self) -> float:
+        """Drop-offs per visit, 0 to 1."""
+        return self.dropped / self.visits if self.visits else 0.0
+
+
+@dataclass(frozen=True)
+class TransactionCount:
+    """Service calls with one outcome (``error``: the service failed)."""
+
+    service: str
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The headline numbers for a window."""
+
+    calls: int
+    live: int
+    dropped: int
+    transactions: int
+    voicemails: int
+
+
+def _call_row(row: Any, path: list[str] | None = None) -> CallRow:
+    return CallRow(
+        call_sid=row.call_sid,
+        caller=row.caller,
+        node=row.node,
+        status=row.status,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+        duration=row.duration,
+        path=path or [],
+    )
+
+
+def _call_columns() -> list[Any]:
+    c = CALLS.c
+    return [c.call_sid, c.caller, c.node, c.status, c.started_at, c.updated_at, c.ended_at, c.duration]
+
+
+def _is_live(now: dt.datetime) -> ColumnElement[bool]:
+    return and_(CALLS.c.status == "in-progress", CALLS.c.updated_at >= now - dt.timedelta(seconds=LIVE_SECONDS))
+
+
+def _has_ended(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(CALLS.c.status != "in-progress", CALLS.c.updated_at < now - dt.timedelta(seconds=LIVE_SECONDS))
+
+
+def _detail(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {"detail": text[:200]}
+    return value if isinstance(value, dict) else {"detail": value}
+
+
+def build_path(events: Iterable[tuple[str, str]], final: str) -> list[str]:
+    """The nodes a call went through, in order, each run of repeats once, ending where the call is.
+
+    ``events`` are (kind, node) in the order they were stored.  Calls recorded
+    with "enter" events (one per node entered, message nodes included) are
+    drawn from those alone, since a step stores its other events (keys, service
+    outcomes) before the nodes it entered; older calls from every event's node.
+    """
+    pairs = list(events)
+    entered = any(kind == "enter" for kind, _ in pairs)
+    nodes = [node for kind, node in pairs if not entered or kind in ("enter", "start", "restart")]
+    path: list[str] = []
+    for node in [*nodes, final]:
+        if node and (not path or path[-1] != node):
+            path.append(node)
+    return path
+
+
+def _paths(conn: Connection, calls: Sequence[Any]) -> dict[str, list[str]]:
+    sids = [r.call_sid for r in calls]
+    if not sids:
+        return {}
+    e = EVENTS.c
+    rows = conn.execute(
+        select(e.call_sid, e.kind, e.node)
+        .where(e.call_sid.in_(sids), e.node != "")
+        .order_by(e.call_sid, e.seq, e.id)
+        .limit(PATH_EVENT_LIMIT)
+    ).all()
+    by_call: dict[str, list[tuple[str, str]]] = {sid: [] for sid in sids}
+    for sid, kind, node in rows:
+        by_call[sid].append((kind, node))
+    return {r.call_sid: build_path(by_call[r.call_sid], r.node) for r in calls}
+
+
+def live_calls(db: Database, now: dt.datetime, limit: int = CALL_LIMIT) -> list[CallRow]:
+    """Calls in progress that moved recently, newest first, with their paths."""
+    query = select(*_call_columns()).where(_is_live(now)).order_by(CALLS.c.updated_at.desc()).limit(limit)
+    with db.connection() as conn:
+        rows = conn.execute(query).all()
+        paths = _paths(conn, rows)
+    return [_call_row(r, paths[r.call_sid]) for r in rows]
+
+
+def recent_calls(db: Database, since: dt.datetime, limit: int = CALL_LIMIT) -> list[CallRow]:
+    """Calls started since ``since``, newest first, with their paths."""
+    query = (
+        select(*_call_columns())
+        .where(CALLS.c.started_at >= since)
+        .order_by(CALLS.c.started_at.desc(), CALLS.c.updated_at.desc())
+        .limit(limit)
+    )
+    with db.connection() as conn:
+        rows = conn.execute(query).all()
+        paths = _paths(conn, rows)
+    return [_call_row(r, paths[r.call_sid]) for r in rows]
+
+
+def call_detail(db: Database, call_sid: str) -> CallDetail | None:
+    """One call with its events, voicemails and audit rows; None if the store has never seen it."""
+    c, e, v, a = CALLS.c, EVENTS.c, VOICEMAILS.c, AUDIT.c
+    with db.connection() as conn:
+        row = conn.execute(select(*_call_columns(), c.menu_id, c.menu_version).where(c.call_sid == call_sid)).first()
+        if row is None:
+            return None
+        events = conn.execute(
+            select(e.seq, e.at, e.kind, e.node, e.detail)
+            .where(e.call_sid == call_sid)
+            .order_by(e.seq, e.id)
+            .limit(DETAIL_EVENT_LIMIT + 1)
+        ).all()
+        mails = conn.execute(
+            select(v.id, v.call_sid, v.caller, v.recording_url, v.seconds, v.created_at)
+            .where(v.call_sid == call_sid)
+            .order_by(v.created_at)
+            .limit(CALL_LIMIT)
+        ).all()
+        audit = conn.execute(
+            select(a.at, a.service, a.id_masked, a.outcome, a.detail)
+            .where(a.call_sid == call_sid)
+            .order_by(a.at, a.id)
+            .limit(CALL_LIMIT)
+        ).all()
+    event_rows = [EventRow(r.seq, r.at, r.kind, r.node, _detail(r.detail)) for r in events[:DETAIL_EVENT_LIMIT]]
+    path = build_path(((ev.kind, ev.node) for ev in event_rows), row.node)
+    return CallDetail(
+        call=_call_row(row, path),
+        menu_id=row.menu_id,
+        menu_version=row.menu_version,
+        events=event_rows,
+        voicemails=[VoicemailRow(*m) for m in mails],
+        audit=[
+            {"at": r.at, "service": r.service, "id_masked": r.id_masked, "outcome": r.outcome, **_detail(r.detail)}
+            for r in audit
+        ],
+        truncated=len(events) > DETAIL_EVENT_LIMIT,
+    )
+
+
+def node_stats(db: Database, since: dt.datetime, now: dt.datetime, planned_ends: Iterable[str]) -> list[NodeStat]:
+    """Visits (distinct calls that reached a node) and ends per node, for calls started since ``since``.
+
+    A call reached a node if an event happened there or the call is (or ended)
+    there.  Sorted by drop-offs, then by visits, most first.
+    """
+    planned = frozenset(planned_ends)
+    c, e = CALLS.c, EVENTS.c
+    reached = union(
+        select(e.call_sid, e.node).join(CALLS, c.call_sid == e.call_sid).where(c.started_at >= since, e.node != ""),
+        select(c.call_sid, c.node).where(c.started_at >= since, c.node != ""),
+    ).subquery()
+    visits_q = select(reached.c.node, func.count()).group_by(reached.c.node).limit(GROUP_LIMIT)
+    ended_q = (
+        select(c.node, func.count()).where(c.started_at >= since, _has_ended(now)).group_by(c.node).limit(GROUP_LIMIT)
+    )
+    with db.connection() as conn:
+        visits = {str(node): int(n) for node, n in conn.execute(visits_q).all()}
+        ended = {str(node): int(n) for node, n in conn.execute(ended_q).all()}
+    stats = [
+        NodeStat(node, max(visits.get(node, 0), ended.get(node, 0)), ended.get(node, 0), node in planned)
+        for node in visits.keys() | ended.keys()
+    ]
+    stats.sort(key=lambda s: (-s.dropped, -s.visits, s.node))
+    return stats
+
+
+def transactions(db: Database, since: dt.datetime) -> list[TransactionCount]:
+    """Service calls by service and outcome since ``since``, from the calls' ``service`` events."""
+    e = EVENTS.c
+    # Grouped by the stored JSON text ({"service": ..., "outcome": ...}, always written alike), so the
+    # database does the counting without JSON functions, which SQLite and PostgreSQL spell differently.
+    query = (
+        select(e.detail, func.count()).where(e.kind == "service", e.at >= since).group_by(e.detail).limit(GROUP_LIMIT)
+    )
+    with db.connection() as conn:
+        rows = conn.execute(query).all()
+    counts: Counter[tuple[str, str]] = Counter()
+    for text, n in rows:
+        d = _detail(text)
+        counts[(str(d.get("service", "?")), str(d.get("outcome", "?")))] += int(n)
+    return [TransactionCount(s, o, n) for (s, o), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1]))]
+
+
+def audit_counts(db: Database, since: dt.datetime) -> list[AuditCount]:
+    """Audit-log rows (card transactions) by service and outcome since ``since``."""
+    a = AUDIT.c
+    query = (
+        select(a.service, a.outcome, func.count())
+        .where(a.at >= since)
+        .group_by(a.service, a.outcome)
+        .order_by(a.service, func.count().desc())
+        .limit(GROUP_LIMIT)
+    )
+    with db.connection() as conn:
+        return [AuditCount(str(s), str(o), int(n)) for s, o, n in conn.execute(query).all()]
+
+
+def voicemails(db: Database, since: dt.datetime, limit: int = CALL_LIMIT) -> list[VoicemailRow]:
+    """Voicemails left since ``since``, newest first."""
+    v = VOICEMAILS.c
+    query = (
+        select(v.id, v.call_sid, v.caller, v.recording_url, v.seconds, v.created_at)
+        .where(v.created_at >= since)
+        .order_by(v.created_at.desc(), v.id.desc())
+        .limit(limit)
+    )
+    with db.connection() as conn:
+        return [VoicemailRow(*r) for r in conn.execute(query).all()]
+
+
+def overview(db: Database, since: dt.datetime, now: dt.datetime, planned_ends: Iterable[str]) -> Overview:
+    """Calls, live calls, drop-offs, transactions and voicemails for the window."""
+    c, e, v = CALLS.c, EVENTS.c, VOICEMAILS.c
+    planned = list(planned_ends)
+    with db.connection() as conn:
+        calls = conn.scalar(select(func.count()).select_from(CALLS).where(c.started_at >= since)) or 0
+        live = conn.scalar(select(func.count()).select_from(CALLS).where(_is_live(now))) or 0
+        dropped_q = select(func.count()).select_from(CALLS).where(c.started_at >= since, _has_ended(now))
+        if planned:
+            dropped_q = dropped_q.where(c.node.not_in(planned))
+        dropped = conn.scalar(dropped_q) or 0
+        services = conn.scalar(select(func.count()).select_from(EVENTS).where(e.kind == "service", e.at >= since)) or 0
+        mails = conn.scalar(select(func.count()).select_from(VOICEMAILS).where(v.created_at >= since)) or 0
+    return Overview(int(calls), int(live), int(dropped), int(services), int(mails))

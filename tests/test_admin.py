@@ -1,0 +1,469 @@
+"""The admin dashboard through Flask's test client: login, every page, the numbers they show, a store that is down.
+
+Calls are made the way Twilio makes them: POST /voice, then the action URLs
+(with their ``s=`` step numbers) the returned TwiML names, then /status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from ivr.config import ConfigError, Settings
+from ivr.storage.cards import AuditEntry, Voicemail
+from tests.webapp import make_app
+
+PASSWORD = "correct horse battery staple"
+SECRET = "s" * 32
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # tests.webapp.IN_HOURS
+RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
+
+
+def admin_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """The app with the dashboard on (no login delay unless asked)."""
+    config: dict[str, Any] = {"ADMIN_PASSWORD": PASSWORD, "SECRET_KEY": SECRET, "ADMIN_LOGIN_DELAY": 0.0}
+    config.update(overrides)
+    return make_app(tmp_path, **config)
+
+
+def form_token(resp: TestResponse) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', resp.get_data(as_text=True))
+    assert m, "no CSRF token in the form"
+    return m.group(1)
+
+
+def page_token(client: FlaskClient) -> str:
+    """The CSRF token a logged-in page carries (in its meta tag)."""
+    m = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/calls").get_data(as_text=True))
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def login(client: FlaskClient, password: str = PASSWORD) -> TestResponse:
+    token = form_token(client.get("/admin/login"))
+    return client.post("/admin/login", data={"csrf_token": token, "password": password})
+
+
+def logged_in(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    resp = login(client)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return client
+
+
+class TwilioCall:
+    """One call walked through the webhooks as Twilio would, following the URLs in the TwiML."""
+
+    def __init__(self, client: FlaskClient, sid: str, caller: str = "+8613912345678") -> None:
+        self.client = client
+        self.params = {"CallSid": sid, "From": caller, "To": "+8612333", "CallStatus": "in-progress"}
+        self.sid = sid
+        self.twiml = ""
+        self.node = ""
+        self._post("/voice", {})
+
+    def _post(self, url: str, extra: dict[str, str]) -> None:
+        resp = self.client.post(url, data={**self.params, **extra})
+        assert resp.status_code == 200, resp.data
+        self.twiml = resp.get_data(as_text=True)
+        self.node = resp.headers.get("X-IVR-Node", "")
+
+    def _action(self, verb: str) -> str:
+        m = re.search(rf'<{verb}[^>]*action="([^"]+)"', self.twiml)
+        assert m, f"no <{verb}> with an action in {self.twiml}"
+        url = m.group(1).replace("&amp;", "&")
+        assert "s=" in url
+        return url
+
+    def press(self, digits: str) -> TwilioCall:
+        self._post(self._action("Gather"), {"Digits": digits})
+        return self
+
+    def dial_ends(self, status: str) -> TwilioCall:
+        self._post(self._action("Dial"), {"DialCallStatus": status, "DialCallDuration": "20"})
+        return self
+
+    def record(self, url: str, seconds: int) -> TwilioCall:
+        self._post(self._action("Record"), {"RecordingUrl": url, "RecordingDuration": str(seconds)})
+        return self
+
+    def hang_up(self, duration: int = 30) -> None:
+        resp = self.client.post(
+            "/status", data={**self.params, "CallStatus": "completed", "CallDuration": str(duration)}
+        )
+        assert resp.status_code == 204
+
+
+@pytest.fixture
+def busy_app(tmp_path: Path) -> Flask:
+    """A dashboard with five calls, a voicemail from an older call, and audit rows.
+
+    - CAa: main -> ecard, hangs up (drop-off at ecard)
+    - CAb: main -> ecard -> ecard_download, hangs up (drop-off at ecard_download)
+    - CAc: main -> agent -> agent_transfer, the agent answers (a planned end)
+    - CAd: main, still on the line (live)
+    - CAe: main -> agent -> agent_transfer (busy) -> agent_busy -> voicemail, leaves a message (a planned end)
+    - CAf: main -> activate_intro (a message, passed through) -> activate_id, hangs up (drop-off at activate_id)
+    """
+    app = admin_app(tmp_path)
+    client = app.test_client()
+    a = TwilioCall(client, "CAa").press("4")
+    assert a.node == "ecard"
+    a.hang_up()
+    b = TwilioCall(client, "CAb").press("4").press("1")
+    assert b.node == "ecard_download"
+    b.hang_up()
+    c = TwilioCall(client, "CAc").press("0")
+    assert c.node == "agent_transfer"
+    c.dial_ends("completed").hang_up()
+    d = TwilioCall(client, "CAd")
+    assert d.node == "main"
+    e = TwilioCall(client, "CAe", caller="+8613700001234").press("0").dial_ends("busy")
+    assert e.node == "agent_busy"
+    e.press("1").record(RECORDING, 12)
+    assert e.node == "voicemail_saved"
+    e.hang_up()
+    f = TwilioCall(client, "CAf").press("1")
+    assert f.node == "activate_id"
+    f.hang_up()
+    db = app.extensions["ivr"].db
+    with db.session() as s:
+        # A message from three days ago: in the 7-day window, not in the 24-hour one.
+        s.add(
+            Voicemail(
+                call_sid="CAold",
+                caller="+8613600009999",
+                recording_url=RECORDING + "old",
+                seconds=75,
+                created_at=NOW - dt.timedelta(days=3),
+            )
+        )
+        for outcome in ("activated", "activated", "wrong_password"):
+            s.add(AuditEntry(at=NOW, call_sid="CAx", service="card.activate", id_masked="110***4258", outcome=outcome))
+    return app
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_settings_read_the_admin_password_and_secret_key_from_the_environment() -> None:
+    s = Settings.load({"IVR_ADMIN_PASSWORD": "pw", "IVR_SECRET_KEY": "k" * 20})
+    assert s.admin_password == "pw" and s.secret_key == "k" * 20
+    assert "pw" not in repr(s) and "k" * 20 not in repr(s)
+    off = Settings.load({"IVR_ADMIN_PASSWORD": "", "IVR_SECRET_KEY": ""})
+    assert off.admin_password is None and off.secret_key is None
+    with pytest.raises(ConfigError, match="IVR_SECRET_KEY"):
+        Settings.load({"IVR_SECRET_KEY": "short"})
+
+
+# -- login -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/login", "/admin/phone", "/admin/static/admin.css", "/admin/calls"])
+def test_without_a_password_nothing_under_admin_exists(tmp_path: Path, path: str) -> None:
+    app = make_app(tmp_path, SECRET_KEY=SECRET)
+    client = app.test_client()
+    assert client.get(path).status_code == 404
+    assert client.post("/admin/login", data={"password": ""}).status_code == 404
+    assert client.post("/admin/phone/calls").status_code == 404
+
+
+def test_anonymous_visitors_are_sent_to_the_login_form_and_the_api_says_401(tmp_path: Path) -> None:
+    client = admin_app(tmp_path).test_client()
+    resp = client.get("/admin/calls?window=24h")
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/admin/login?next=")
+    assert "/admin/calls" in resp.headers["Location"]
+    api = client.post("/admin/phone/calls")
+    assert api.status_code == 401 and "log" in api.json["error"]  # type: ignore[index]
+    assert client.get("/admin/phone/tts?text=hi&lang=en-US").status_code == 401
+    # The callers' side is untouched by the login.
+    assert client.post("/voice", data={"CallSid": "CA1", "From": "+8613800000000"}).status_code == 200
+
+
+def test_login_sets_a_hardened_cookie_and_goes_where_it_was_asked(tmp_path: Path) -> None:
+    client = admin_app(tmp_path).test_client()
+    token = form_token(client.get("/admin/login?next=/admin/nodes"))
+    resp = client.post("/admin/login", data={"csrf_token": token, "password": PASSWORD, "next": "/admin/nodes"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/nodes"
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("ivr_admin=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/admin" in cookie
+    assert "Secure" not in cookie  # plain http without a public https URL: a Secure cookie would never come back
+    assert client.get("/admin/nodes").status_code == 200
+
+
+def test_the_cookie_is_secure_behind_an_https_public_url(tmp_path: Path) -> None:
+    client = admin_app(tmp_path, PUBLIC_URL="https://ivr.example.com").test_client()
+    resp = login(client)
+    assert "Secure" in resp.headers["Set-Cookie"]
+
+
+def test_login_never_leaves_admin(tmp_path: Path) -> None:
+    client = admin_app(tmp_path).test_client()
+    token = form_token(client.get("/admin/login"))
+    resp = client.post("/admin/login", data={"csrf_token": token, "password": PASSWORD, "next": "//evil.example/x"})
+    assert resp.headers["Location"] == "/admin/"
+
+
+def test_a_wrong_password_is_refused_after_a_delay(tmp_path: Path) -> None:
+    client = admin_app(tmp_path, ADMIN_LOGIN_DELAY=0.3).test_client()
+    started = time.monotonic()
+    resp = login(client, "wrong")
+    assert time.monotonic() - started >= 0.3
+    assert resp.status_code == 401 and "Wrong password" in resp.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+    # A password that merely starts like the right one is wrong too.
+    assert login(client, PASSWORD[:-1]).status_code == 401
+
+
+def test_repeated_failures_lock_the_address_out_even_for_the_right_password(tmp_path: Path) -> None:
+    client = admin_app(tmp_path).test_client()
+    for _ in range(5):
+        assert login(client, "guess").status_code == 401
+    resp = login(client)
+    assert resp.status_code == 429 and "Too many failed logins" in resp.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_needs_the_forms_csrf_token(tmp_path: Path) -> None:
+    client = admin_app(tmp_path).test_client()
+    client.get("/admin/login")
+    resp = client.post("/admin/login", data={"password": PASSWORD})
+    assert resp.status_code == 400
+    resp = client.post("/admin/login", data={"password": PASSWORD, "csrf_token": "forged"})
+    assert resp.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+def test_posts_need_the_csrf_token_once_logged_in(tmp_path: Path) -> None:
+    client = logged_in(admin_app(tmp_path))
+    assert client.post("/admin/logout").status_code == 400
+    assert client.get("/admin/").status_code == 200  # still logged in
+    resp = client.post("/admin/phone/calls", headers={"X-CSRF-Token": "forged"})
+    assert resp.status_code == 400 and "CSRF" in resp.json["error"]  # type: ignore[index]
+
+
+def test_logout_ends_the_session(tmp_path: Path) -> None:
+    client = logged_in(admin_app(tmp_path))
+    resp = client.post("/admin/logout", data={"csrf_token": page_token(client)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/login?logged_out=1"
+    assert "logged out" in client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_a_session_outlives_a_restart_with_the_same_key_but_not_a_password_change(tmp_path: Path) -> None:
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    client = logged_in(admin_app(tmp_path / "a"))
+    cookie = client.get_cookie("ivr_admin", path="/admin")
+    assert cookie is not None
+    restarted = admin_app(tmp_path / "b").test_client()
+    restarted.set_cookie("ivr_admin", cookie.value, path="/admin")
+    assert restarted.get("/admin/").status_code == 200
+    changed = admin_app(tmp_path / "c", ADMIN_PASSWORD="a new password").test_client()
+    changed.set_cookie("ivr_admin", cookie.value, path="/admin")
+    assert changed.get("/admin/").status_code == 302
+
+
+def test_without_a_secret_key_a_random_one_is_used_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("ivr")
+    logger.propagate = True
+    try:
+        with caplog.at_level(logging.WARNING, logger="ivr"):
+            app = make_app(tmp_path, ADMIN_PASSWORD=PASSWORD, ADMIN_LOGIN_DELAY=0.0)
+    finally:
+        logger.propagate = False
+    assert "IVR_SECRET_KEY is not set" in caplog.text
+    assert isinstance(app.secret_key, str) and len(app.secret_key) >= 32
+    assert logged_in(app).get("/admin/").status_code == 200
+
+
+def test_admin_pages_are_not_cached_or_framed(tmp_path: Path) -> None:
+    client = logged_in(admin_app(tmp_path))
+    resp = client.get("/admin/calls")
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+# -- pages and their numbers -------------------------------------------------------------------
+
+
+def _rows(html: str, attr: str) -> dict[str, str]:
+    """Table rows by their ``data-<attr>`` value, as HTML."""
+    return {m.group(1): m.group(2) for m in re.finditer(rf'<tr data-{attr}="([^"]+)"[^>]*>(.*?)</tr>', html, re.S)}
+
+
+def _cell(row: str, col: str) -> str:
+    m = re.search(rf'data-col="{col}">(.*?)</td>', row, re.S)
+    assert m, f"no {col} cell in {row}"
+    return re.sub(r"<[^>]+>", "", m.group(1)).strip()
+
+
+def _path_of(html: str, sid: str) -> list[str]:
+    """The path shown in the calls table for ``sid``."""
+    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
+        if f'href="/admin/calls/{sid}"' in row:
+            return re.findall(r'<span class="node"[^>]*>([^<]+)</span>', row)
+    raise AssertionError(f"{sid} is not listed")
+
+
+def test_overview_shows_the_numbers_and_the_menu_diagram(busy_app: Flask) -> None:
+    client = logged_in(busy_app)
+    html = client.get("/admin/").get_data(as_text=True)
+    stats = dict(re.findall(r'data-stat="(\w+)">(\d+)<', html))
+    assert stats == {"calls": "6", "live": "1", "dropped": "3", "transactions": "3", "voicemails": "2"}
+    assert '<img src="/admin/menu.svg?lang=zh-CN"' in html
+    svg = client.get("/admin/menu.svg?lang=zh-CN")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    assert "Main menu" in svg.get_data(as_text=True)
+    day = client.get("/admin/?window=24h").get_data(as_text=True)
+    assert 'data-stat="voicemails">1<' in day
+
+
+def test_without_graphviz_the_overview_shows_mermaid_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr.authoring import graph
+
+    def no_dot(dot_text: str, fmt: str, timeout: float = 60) -> bytes:
+        raise graph.GraphError("the Graphviz 'dot' command is not installed")
+
+    monkeypatch.setattr(graph, "run_dot", no_dot)
+    client = logged_in(admin_app(tmp_path))
+    resp = client.get("/admin/")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert '<pre class="diagram-text" data-kind="mermaid">flowchart LR' in html
+    assert "Graphviz" in html and "<img" not in html
+    assert client.get("/admin/menu.svg").status_code == 404
+
+
+def test_calls_page_lists_live_and_recent_calls_with_their_paths(busy_app: Flask) -> None:
+    client = logged_in(busy_app)
+    html = client.get("/admin/calls").get_data(as_text=True)
+    live, recent = html.split('id="recent"')
+    assert _path_of(live, "CAd") == ["main"]
+    assert "CAa" not in live and "CAe" not in live
+    assert _path_of(recent, "CAa") == ["main", "ecard"]
+    assert _path_of(recent, "CAb") == ["main", "ecard", "ecard_download"]
+    assert _path_of(recent, "CAc") == ["main", "agent", "agent_transfer"]
+    assert _path_of(recent, "CAe") == [
+        "main",
+        "agent",
+        "agent_transfer",
+        "agent_busy",
+        "voicemail",
+        "voicemail_save",
+        "voicemail_saved",
+    ]
+    assert _path_of(recent, "CAf") == ["main", "activate_intro", "activate_id"]
+    assert "+861391234****" in recent and "+8613912345678" not in html
+
+
+def test_the_call_page_shows_a_calls_events_masked(busy_app: Flask) -> None:
+    client = logged_in(busy_app)
+    html = client.get("/admin/calls/CAe").get_data(as_text=True)
+    assert "+861370000****" in html and "+8613700001234" not in html
+    assert "voicemail_saved" in html and "TransferDone" in html and "status=busy" in html
+    assert "service=voicemail.save, outcome=saved" in html
+    assert f'<audio controls preload="none" src="{RECORDING}">' in html
+    assert client.get("/admin/calls/CAnothing").status_code == 404
+
+
+def test_nodes_page_counts_visits_and_drop_off(busy_app: Flask) -> None:
+    client = logged_in(busy_app)
+    html = client.get("/admin/nodes").get_data(as_text=True)
+    rows = _rows(html, "node")
+    visits = {node: _cell(row, "visits") for node, row in rows.items()}
+    assert visits["main"] == "6" and visits["ecard"] == "2" and visits["ecard_download"] == "1"
+    assert visits["activate_intro"] == "1" and _cell(rows["activate_intro"], "dropped") == "0"
+    assert visits["agent"] == "2" and visits["agent_transfer"] == "2" and visits["voicemail"] == "1"
+    assert _cell(rows["ecard"], "dropped") == "1" and _cell(rows["ecard"], "rate") == "50%"
+    assert _cell(rows["ecard_download"], "dropped") == "1" and _cell(rows["ecard_download"], "rate") == "100%"
+    assert _cell(rows["main"], "dropped") == "0"  # CAd is still on the line
+    # Ending at a transfer or a goodbye is the plan, not a drop-off.
+    assert "planned" in _cell(rows["agent_transfer"], "dropped")
+    assert "planned" in _cell(rows["voicemail_saved"], "dropped")
+    # Sorted by drop-offs, then visits: the three nodes where callers hung up come first.
+    assert list(rows)[:3] == ["ecard", "activate_id", "ecard_download"]
+    by_visits = list(_rows(client.get("/admin/nodes?sort=visits").get_data(as_text=True), "node"))
+    assert by_visits[0] == "main"
+    by_rate = list(_rows(client.get("/admin/nodes?sort=rate").get_data(as_text=True), "node"))
+    assert by_rate[:3] == ["activate_id", "ecard_download", "ecard"]
+
+
+def test_transactions_page_counts_outcomes_per_service(busy_app: Flask) -> None:
+    client = logged_in(busy_app)
+    html = client.get("/admin/transactions").get_data(as_text=True)
+    services = _rows(html.split('id="audit"')[0], "service")
+    hours = re.findall(r'data-outcome="(\w+)">(\d*)</td>', services["agent.hours"])
+    assert ("open", "2") in hours  # CAc and CAe
+    saved = re.findall(r'data-outcome="(\w+)">(\d*)</td>', services["voicemail.save"])
+    assert ("saved", "1") in saved
+    audit = re.findall(r'data-service="([\w.]+)" data-outcome="(\w+)">.*?<td class="num">(\d+)</td>', html)
+    assert ("card.activate", "activated", "2") in audit
+    assert ("card.activate", "wrong_password", "1") in audit
+    assert ("voicemail.save", "saved", "1") in audit
+
+
+def test_voicemails_page_plays_recordings_with_masked_callers(busy_app: Flask) -> None:
+    client = logged_in(busy_app)
+    html = client.get("/admin/voicemails").get_data(as_text=True)
+    assert f'<audio controls preload="none" src="{RECORDING}">' in html
+    assert f'src="{RECORDING}old"' in html
+    assert "+861370000****" in html and "+861360000****" in html and "1234" not in html
+    assert "1:15" in html  # the older message's 75 seconds
+    day = client.get("/admin/voicemails?window=24h").get_data(as_text=True)
+    assert f'src="{RECORDING}"' in day and f'src="{RECORDING}old"' not in day
+
+
+def test_a_recording_url_that_is_not_http_is_not_played(tmp_path: Path) -> None:
+    app = admin_app(tmp_path)
+    with app.extensions["ivr"].db.session() as s:
+        s.add(Voicemail(call_sid="CAj", caller="+8613", recording_url="javascript:alert(1)", seconds=3, created_at=NOW))
+    html = logged_in(app).get("/admin/voicemails").get_data(as_text=True)
+    assert "javascript:" not in html and "no playable recording" in html
+
+
+def test_a_store_that_is_down_gives_a_banner_not_a_500(tmp_path: Path) -> None:
+    (tmp_path / "ivr.db").mkdir()  # SQLite cannot open a directory
+    app = admin_app(tmp_path)
+    client = logged_in(app)  # logging in needs no database
+    for path in [
+        "/admin/",
+        "/admin/calls",
+        "/admin/calls/CA1",
+        "/admin/nodes",
+        "/admin/transactions",
+        "/admin/voicemails",
+    ]:
+        resp = client.get(path)
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 503, path
+        assert "Store unavailable" in html and "Traceback" not in html, path
+    assert "Menu diagram" in client.get("/admin/").get_data(as_text=True)  # what needs no store is still there
+
+
+def test_a_path_follows_the_nodes_entered_even_through_chained_services() -> None:
+    from ivr.web.admin.queries import build_path
+
+    # One step stores its keys and service outcomes first, then the nodes it entered.
+    step = [("Digits", "main"), ("service", "s1"), ("service", "s2"), ("enter", "s1"), ("enter", "m"), ("enter", "s2")]
+    assert build_path([("start", "main"), ("enter", "main"), *step], "end") == ["main", "s1", "m", "s2", "end"]
+    # Calls recorded before there were "enter" events: every event's node.
+    assert build_path([("start", "main"), ("Digits", "main"), ("service", "agent")], "agent_busy") == [
+        "main",
+        "agent",
+        "agent_busy",
+    ]

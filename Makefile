@@ -6,13 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check sysdeps clean
+.PHONY: demo test lint typecheck sysdeps clean
 
 demo: $(STAMP)
 	$(BIN)/ivr validate menus/12333.json
 	$(BIN)/ivr demo menus/12333.json
 
-test: $(STAMP)
+# The whole suite: style (ruff), types (mypy --strict), then pytest.
+test: lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -21,8 +22,6 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
-
-check: lint typecheck test
 
 sysdeps:
 	@sh scripts/sysdeps.sh

@@ -7,8 +7,8 @@ Usage::
 In one run, for the same texts (every prompt piece and clip the renderer
 plans, in every language of the menu):
 
-- *direct*: the ``espeak-ng`` command once per text (``espeak-ng -v cmn -s 200
-  -w out.wav TEXT``; 200 words a minute is pyttsx3's rate), each file then
+- *direct*: the ``espeak-ng`` command once per text (``espeak-ng -v cmn -s RATE
+  -w out.wav TEXT``, RATE being the words a minute the renderer gives pyttsx3 for that language), each file then
   resampled to 8 kHz by the renderer's own :func:`ivr.tts.to_telephony`.
   Sequentially, and with as many commands in parallel as the renderer has
   workers.
@@ -43,7 +43,8 @@ from ivr.tts import Synthesizer, engine_version, to_telephony  # noqa: E402
 
 def _direct_one(job: Job, out: Path) -> None:
     raw = out / (job.file + ".raw.wav")
-    subprocess.run(["espeak-ng", "-v", job.voice, "-s", "200", "-w", str(raw), job.text], check=True)
+    # The same speaking rate the renderer gives pyttsx3 for this language.
+    subprocess.run(["espeak-ng", "-v", job.voice, "-s", str(job.rate), "-w", str(raw), job.text], check=True)
     data = to_telephony(raw.read_bytes(), trim=job.kind == "clip")
     (out / job.file).write_bytes(data)
     raw.unlink()

@@ -82,9 +82,10 @@ def test_every_rendered_file_is_telephony_audio_of_its_text(rendered: tuple[Path
             assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         assert tts.audio_problems(data, entry.text, entry.language) == [], (name, entry.text)
         assert entry.engine == engine and entry.voice in ("cmn", "en-us")
+        assert entry.rate == tts.default_rate(entry.language)
         assert entry.size == len(data) and entry.duration == pytest.approx(tts.wav_duration(data), abs=0.001)
-        # Content-addressed: the name is the hash of what it says and who said it.
-        assert name == file_name(entry.kind, entry.text, entry.language, entry.voice, entry.engine)
+        # Content-addressed: the name is the hash of what it says and who said it, how fast.
+        assert name == file_name(entry.kind, entry.text, entry.language, entry.voice, entry.engine, entry.rate)
         assert name.startswith(entry.language + "-")
 
 
@@ -183,6 +184,54 @@ def test_the_engine_version_is_part_of_the_address(menu: Menu) -> None:
     assert len(one) == len(two) and not set(one) & set(two) and not set(one) & set(other_voice)
 
 
+def test_the_rate_is_part_of_the_address(menu: Menu, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVR_TTS_RATE_ZH_CN", raising=False)
+    monkeypatch.delenv("IVR_TTS_RATE_EN_US", raising=False)
+    default = plan([menu], lambda language: "cmn", "engine 1")
+    rates = {(lang, tts.default_rate(lang)) for lang in menu.languages}
+    assert {(j.language, j.rate) for j in default.values()} == rates
+    faster = plan([menu], lambda language: "cmn", "engine 1", rate_for=lambda language: 300)
+    assert len(faster) == len(default) and not set(faster) & set(default)
+    # Only the language whose rate changed is renamed.
+    monkeypatch.setenv("IVR_TTS_RATE_EN_US", "170")
+    english_only = plan([menu], lambda language: "cmn", "engine 1")
+    kept = set(english_only) & set(default)
+    assert kept and all(default[name].language == "zh-CN" for name in kept)
+    assert all(j.rate == 170 for j in english_only.values() if j.language == "en-US")
+
+
+def test_a_new_rate_renders_that_language_again(menu: Menu, tmp_path: Path) -> None:
+    backends: list[FakeBackend] = []
+
+    def make(rates: dict[str, int]) -> Callable[[], Synthesizer]:
+        def synth() -> Synthesizer:
+            backends.append(FakeBackend(lambda text, n: speechlike(text, "en-US" if text.isascii() else "zh-CN")))
+            return Synthesizer(backends[-1], rate_config=rates)
+
+        return synth
+
+    first = render([menu], tmp_path, synthesizer=make({"zh-CN": 265, "en-US": 150}), workers=1)
+    assert first.ok and {r for b in backends for r in b.rates.values()} == {265, 150}
+    entries = Manifest.load(tmp_path).files
+    assert {(e.language, e.rate) for e in entries.values()} == {("zh-CN", 265), ("en-US", 150)}
+    backends.clear()
+    again = render([menu], tmp_path, synthesizer=make({"zh-CN": 240, "en-US": 150}), workers=1)
+    assert again.ok and again.rendered and {r for b in backends for r in b.rates.values()} == {240}
+    assert {entries[name].language for name in again.pruned} == {"zh-CN"}
+    assert again.reused == sum(1 for e in entries.values() if e.language == "en-US")
+    assert all(e.rate == 240 for e in Manifest.load(tmp_path).files.values() if e.language == "zh-CN")
+
+
+def test_a_manifest_from_before_rates_still_loads(tmp_path: Path) -> None:
+    entry = {"kind": "prompt", "language": "zh-CN", "text": "您好", "voice": "cmn", "engine": "e", "duration": 1.0}
+    name = file_name("prompt", "您好", "zh-CN", "cmn", "e")
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": 1, "files": {name: {**entry, "size": 44}}}))
+    (tmp_path / name).write_bytes(b"x" * 44)
+    loaded = Manifest.load(tmp_path).files[name]
+    assert loaded.rate is None and "rate" not in loaded.to_json()
+    assert AudioLibrary(tmp_path).files_for(Say("zh-CN", (Words("您好"),))) == [name]
+
+
 # -- failures -----------------------------------------------------------------
 
 
@@ -229,17 +278,49 @@ def test_the_cli_reports_failures_clearly(tmp_path: Path, monkeypatch: pytest.Mo
             raise TTSError("the speech engine did not answer within 20 s")
         return speechlike(text, "zh-CN" if any(ord(c) > 0x2E7F for c in text) else "en-US")
 
-    monkeypatch.setattr(render_module, "Synthesizer", lambda voice_config=None: fake(behave))
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: fake(behave))
     result = CliRunner().invoke(main, ["render", "--out", str(tmp_path), "-q"])
     assert result.exit_code == 1, result.output
     assert "could not be rendered" in result.output and "did not answer within 20 s" in result.output
     assert "zh-CN prompt '欢迎致电" in result.output
     assert "Traceback" not in result.output
     # And the next run, with a working engine, renders just those.
-    monkeypatch.setattr(render_module, "Synthesizer", lambda voice_config=None: fake())
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: fake())
     result = CliRunner().invoke(main, ["render", "--out", str(tmp_path), "-q"])
     assert result.exit_code == 0, result.output
     assert " 1 rendered," in result.output or " 2 rendered," in result.output
+
+
+def test_the_cli_takes_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IVR_TTS_RATE_EN_US", raising=False)
+    monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", "250")  # the option wins over the environment
+    backend = FakeBackend(lambda text, n: speechlike(text, "en-US" if text.isascii() else "zh-CN"))
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: Synthesizer(backend, **config))
+    result = CliRunner().invoke(main, ["render", "--out", str(tmp_path), "--rate", "zh-CN=240", "-q"])
+    assert result.exit_code == 0, result.output
+    rates = {(e.language, e.rate) for e in Manifest.load(tmp_path).files.values()}
+    assert rates == {("zh-CN", 240), ("en-US", tts.default_rate("en-US"))}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--rate", "zh-CN=fast"], None, "'zh-CN=fast' is not LANG=WPM"),
+        (["--rate", "265"], None, "'265' is not LANG=WPM"),
+        (["--rate", "zh-CN=1000"], None, "the rate for zh-CN is 1000, not a speaking rate"),
+        ([], "quick", "IVR_TTS_RATE_EN_US is 'quick', not a speaking rate"),
+    ],
+)
+def test_the_cli_rejects_a_bad_rate_before_any_work(
+    args: list[str], env: str | None, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if env is not None:
+        monkeypatch.setenv("IVR_TTS_RATE_EN_US", env)
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: pytest.fail("nothing should start"))
+    result = CliRunner().invoke(main, ["render", "--out", str(tmp_path / "out"), *args, "-q"])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_cli_rejects_a_bad_menu(tmp_path: Path) -> None:

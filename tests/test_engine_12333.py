@@ -214,7 +214,7 @@ def test_ecard_and_registration_information(menu: Menu) -> None:
 def test_language_switch_to_english_changes_every_later_prompt(menu: Menu) -> None:
     call = Call(menu).press("9").press("2")
     assert call.state.language == "en-US"
-    assert "To activate a social security card, press 1" in call.last_heard
+    assert "To activate a card, press 1" in call.last_heard
     call.press("4")
     assert "press 1" in call.last_heard and "请按" not in call.last_heard
     call.press("#").press("9").press("1")

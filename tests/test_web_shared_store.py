@@ -99,7 +99,7 @@ def test_whole_call_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
     call = WebCall(app.test_client(), sid="CA" + "8" * 32)
     for key in ["4", "1", "#", "#", "9", "2"]:
         call.press(key)
-    assert "To activate a social security card, press 1" in call.twiml
+    assert "To activate a card, press 1" in call.twiml
     other = make_app(tmp_path, DATABASE_URL=postgres_url)
     call.client = other.test_client()
     call.press("0")

@@ -36,17 +36,32 @@ def _preview(text: str, limit: int = 48) -> str:
     metavar="LANG=VOICE",
     help="The voice for a language, e.g. zh-CN=cmn (default: $IVR_TTS_VOICE_ZH_CN..., then the platform's).",
 )
+@click.option(
+    "--rate",
+    "rates",
+    multiple=True,
+    metavar="LANG=WPM",
+    help="The speaking rate for a language in words a minute, e.g. zh-CN=265 "
+    "(default: $IVR_TTS_RATE_ZH_CN..., then the rate calibrated for the platform's voice).",
+)
 @click.option("--workers", type=click.IntRange(1, 16), default=None, help="Engines to run in parallel.")
 @click.option("--verify", is_flag=True, help="Also decode and check every file already rendered.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
-    menus: tuple[Path, ...], out: Path, voices: tuple[str, ...], workers: int | None, verify: bool, quiet: bool
+    menus: tuple[Path, ...],
+    out: Path,
+    voices: tuple[str, ...],
+    rates: tuple[str, ...],
+    workers: int | None,
+    verify: bool,
+    quiet: bool,
 ) -> None:
     """Render every prompt of MENUS (default menus/12333.json) to 8 kHz WAV files.
 
-    Renders what changed since the last run, checks every new file, and
-    deletes files no prompt needs any more.  Exit status: 0 when every prompt
-    is rendered, 1 when some could not be, 2 for a missing voice or a bad menu.
+    Renders what changed since the last run (a new voice or speaking rate
+    renders again), checks every new file, and deletes files no prompt needs
+    any more.  Exit status: 0 when every prompt is rendered, 1 when some could
+    not be, 2 for a missing voice, a bad rate or a bad menu.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -54,7 +69,7 @@ def render(
 
     from ivr.audio.renderer import render as run_render
     from ivr.menu.loader import load_menu
-    from ivr.tts import TTSError, VoiceNotFound
+    from ivr.tts import TTSError, VoiceNotFound, default_rate
 
     err = Console(stderr=True)
     config: dict[str, str] = {}
@@ -63,6 +78,15 @@ def render(
         if not sep or not language.strip() or not voice.strip():
             raise click.BadParameter(f"{item!r} is not LANG=VOICE", param_hint="--voice")
         config[language.strip()] = voice.strip()
+    rate_config: dict[str, int] = {}
+    for item in rates:
+        language, sep, wpm = item.partition("=")
+        try:
+            if not sep or not language.strip():
+                raise ValueError(item)
+            rate_config[language.strip()] = int(wpm)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not LANG=WPM (words a minute)", param_hint="--rate") from None
 
     loaded = []
     for path in menus or (Path(DEFAULT_MENU),):
@@ -71,6 +95,14 @@ def render(
         except MenuError as exc:
             for p in exc.problems:
                 click.echo(p.located(exc.source), err=True)
+            sys.exit(2)
+    # A rate out of range, given here or in the environment, is a configuration
+    # error like a missing voice: say so before any work.
+    for language in sorted({lang for menu in loaded for lang in menu.languages}):
+        try:
+            default_rate(language, rate_config)
+        except TTSError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
     progress = Progress(
@@ -92,7 +124,13 @@ def render(
     try:
         with progress:
             report = run_render(
-                loaded, out, workers=workers, voice_config=config or None, verify=verify, progress=advance
+                loaded,
+                out,
+                workers=workers,
+                voice_config=config or None,
+                rate_config=rate_config or None,
+                verify=verify,
+                progress=advance,
             )
     except VoiceNotFound as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)

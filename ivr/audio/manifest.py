@@ -1,10 +1,10 @@
 """The manifest: which rendered file says what.
 
 ``audio/manifest.json`` maps each file to the text it says, its language, the
-voice and the engine version that rendered it, and (for clips) the clip ids it
-serves.  File names are content addresses: a hash of the kind, text, language,
-voice and engine version, so a file's name changes exactly when its audio
-would.
+voice, speaking rate and engine version that rendered it, and (for clips) the
+clip ids it serves.  File names are content addresses: a hash of the kind,
+text, language, voice, engine version and rate, so a file's name changes
+exactly when its audio would.
 """
 
 from __future__ import annotations
@@ -27,10 +27,16 @@ FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9-]{1,40}-[0-9a-f]{16}\.wav$")
 
 
-def file_name(kind: str, text: str, language: str, voice: str, engine: str) -> str:
-    """The content-addressed file name for ``text`` rendered as ``kind`` in ``language`` by ``voice`` and ``engine``."""
+def file_name(kind: str, text: str, language: str, voice: str, engine: str, rate: int | None = None) -> str:
+    """The content-addressed file name for ``text`` rendered as ``kind`` in ``language`` by ``voice`` and ``engine``.
+
+    ``rate`` is the speaking rate in words a minute.  None (files rendered
+    before rates were configurable) leaves it out of the hash, so those files
+    keep the names they were given.
+    """
     safe = re.sub(r"[^A-Za-z0-9-]", "-", language)[:24] or "x"
-    return f"{safe}-{content_key(kind, text, language, voice, engine)}.wav"
+    parts = (kind, text, language, voice, engine) + (() if rate is None else (f"rate {rate}",))
+    return f"{safe}-{content_key(*parts)}.wav"
 
 
 def is_rendered_name(name: str) -> bool:
@@ -51,6 +57,8 @@ class Entry:
     size: int
     clips: tuple[str, ...] = field(default=())
     """For a clip: the clip ids it serves (``digit:0`` and ``word:zero`` may share a file)."""
+    rate: int | None = None
+    """The speaking rate in words a minute; None in manifests written before rates were configurable."""
 
     def to_json(self) -> dict[str, Any]:
         """The entry as it is stored."""
@@ -58,6 +66,8 @@ class Entry:
         data["clips"] = list(self.clips)
         if not self.clips:
             del data["clips"]
+        if self.rate is None:
+            del data["rate"]
         return data
 
     @classmethod
@@ -78,6 +88,7 @@ class Entry:
                 duration=float(data["duration"]),
                 size=int(data["size"]),
                 clips=tuple(str(c) for c in data.get("clips", ())),
+                rate=None if data.get("rate") is None else int(data["rate"]),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"a malformed entry: {exc}") from exc

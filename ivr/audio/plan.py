@@ -13,6 +13,7 @@ from ivr.audio.manifest import file_name
 from ivr.engine import SayAs, Words
 from ivr.engine.speech import render as render_say
 from ivr.menu.model import TEMPLATE_FIELD, Menu, Text
+from ivr.tts import default_rate
 
 __all__ = ["Job", "is_speakable", "plan"]
 
@@ -27,6 +28,8 @@ class Job:
     text: str
     voice: str
     engine: str
+    rate: int
+    """The speaking rate in words a minute."""
     clips: tuple[str, ...] = ()
 
 
@@ -79,21 +82,27 @@ def plan(
     voice_for: Callable[[str], str],
     engine: str,
     families: Mapping[str, Sequence[str]] | None = None,
+    *,
+    rate_for: Callable[[str], int] = default_rate,
 ) -> dict[str, Job]:
     """Every file the menus need, by file name.
 
-    ``voice_for(language)`` names the voice configured for a language;
-    ``engine`` is the engine's version.  Clip families are those the menus'
+    ``voice_for(language)`` names the voice configured for a language and
+    ``rate_for(language)`` its speaking rate (default: the rate the
+    environment or the platform configures, as a :class:`~ivr.tts.Synthesizer`
+    without a ``rate_config`` uses); ``engine`` is the engine's version.  All
+    three are part of each file's name.  Clip families are those the menus'
     variables use, unless ``families`` (language -> families) says otherwise.
     """
     jobs: dict[str, Job] = {}
 
     def add(kind: Literal["prompt", "clip"], language: str, text: str, clip: str | None = None) -> None:
         voice = voice_for(language)
-        name = file_name(kind, text, language, voice, engine)
+        rate = rate_for(language)
+        name = file_name(kind, text, language, voice, engine, rate)
         old = jobs.get(name)
         clips = tuple(dict.fromkeys((*(old.clips if old else ()), *((clip,) if clip else ()))))
-        jobs[name] = Job(name, kind, language, text, voice, engine, clips)
+        jobs[name] = Job(name, kind, language, text, voice, engine, rate, clips)
 
     used: dict[str, set[str]] = {}
     for menu in menus:

@@ -82,22 +82,28 @@ def render(
     *,
     workers: int | None = None,
     voice_config: Mapping[str, str] | None = None,
+    rate_config: Mapping[str, int] | None = None,
     synthesizer: Callable[[], Synthesizer] | None = None,
     verify: bool = False,
     progress: Progress | None = None,
 ) -> RenderReport:
     """Render every prompt and clip of ``menus`` into ``out``; see :mod:`ivr.audio`.
 
-    Files already rendered (same text, language, voice and engine version) are
-    kept without opening them unless ``verify``; every new file is verified
-    after it is written and rendered again if it fails.  Files the menus no
-    longer need are deleted.  Raises :class:`~ivr.tts.VoiceNotFound` before
-    any work when a needed voice is missing, and :class:`~ivr.tts.TTSError`
-    when the engine cannot start at all; a file that still fails after retries
-    is listed in the report's ``failed``.
+    ``voice_config`` and ``rate_config`` map languages to voices and speaking
+    rates (words a minute), over the environment's and the platform's; they
+    are ignored when ``synthesizer`` makes the synthesizers.
+
+    Files already rendered (same text, language, voice, rate and engine
+    version) are kept without opening them unless ``verify``; every new file
+    is verified after it is written and rendered again if it fails.  Files
+    the menus no longer need are deleted.  Raises
+    :class:`~ivr.tts.VoiceNotFound` before any work when a needed voice is
+    missing, and :class:`~ivr.tts.TTSError` when a rate is misconfigured or
+    the engine cannot start at all; a file that still fails after retries is
+    listed in the report's ``failed``.
     """
     started = time.perf_counter()
-    make = synthesizer or (lambda: Synthesizer(voice_config=voice_config))
+    make = synthesizer or (lambda: Synthesizer(voice_config=voice_config, rate_config=rate_config))
     report = RenderReport()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -109,7 +115,7 @@ def render(
     first = make()
     synths = [first]
     try:
-        jobs = plan(menus, first.voice_name, first.backend.version)
+        jobs = plan(menus, first.voice_name, first.backend.version, rate_for=first.rate_for)
         report.planned = len(jobs)
         kept: dict[str, Entry] = {}
         todo: list[Job] = []
@@ -214,7 +220,7 @@ def _render_one(job: Job, out: Path, synth: Synthesizer) -> tuple[Entry | None, 
     reason = ""
     for _ in range(2):
         try:
-            data = synth.synthesize(job.text, job.language, job.voice, trim=job.kind == "clip")
+            data = synth.synthesize(job.text, job.language, job.voice, trim=job.kind == "clip", rate=job.rate)
             _write(out, job.file, data)
         except TTSError as exc:
             return None, str(exc)
@@ -231,6 +237,7 @@ def _render_one(job: Job, out: Path, synth: Synthesizer) -> tuple[Entry | None, 
                 duration=round(wav_duration(data), 3),
                 size=len(data),
                 clips=job.clips,
+                rate=job.rate,
             )
             return entry, ""
         reason = "the written file " + "; ".join(problems)

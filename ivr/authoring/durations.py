@@ -16,10 +16,10 @@ when spoken.
 - Pauses between words: 0.25 s at a comma (，、,), 0.45 s at a sentence or
   clause end (。；;.!?：); none before the first word or after the last.
 
-For comparison, espeak-ng (the offline voice ``ivr render`` uses) reads
-English about 40% faster than this and Mandarin about 25% slower, so
-measured durations from its audio differ from the estimates in both
-directions.
+``ivr render`` speaks at rates calibrated against these estimates (see
+``ivr.tts.voice``: 265 words a minute for espeak-ng's Mandarin, 150 for its
+English), so durations measured from its audio land within a few per cent
+of them.
 """
 
 from __future__ import annotations

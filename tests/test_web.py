@@ -316,3 +316,12 @@ def test_each_step_names_every_node_it_entered(app: Flask) -> None:
     assert "X-IVR-Path" not in replay.headers and replay.headers["X-IVR-Node"] == "activate_id"
     kinds = [(kind, node) for kind, node, _ in app.extensions["ivr"].runner.store.events("CApath")]
     assert ("enter", "activate_intro") in kinds and ("enter", "activate_id") in kinds
+
+
+def test_an_sqlite_folder_that_cannot_be_made_gives_an_apology(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    app = make_app(tmp_path, DATABASE_URL=f"sqlite:///{blocker / 'sub' / 'ivr.db'}")
+    resp = app.test_client().post("/voice", data={"CallSid": "CA1", "From": "+86"})
+    assert resp.status_code == 200 and b"<Hangup" in resp.data
+    assert app.test_client().get("/healthz").status_code == 503

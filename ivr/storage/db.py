@@ -73,7 +73,9 @@ class Database:
     def _make_engine(self) -> Engine:
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                # If the folder cannot be made, SQLite's own "unable to open" error says so on first use.
+                with contextlib.suppress(OSError):
+                    Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(self.url, connect_args={"timeout": 10, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
@@ -122,7 +124,8 @@ class Database:
             with self._migration_lock() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            # OSError: the SQLite file's folder cannot be made or its lock file opened.
             raise StoreUnavailable(f"cannot migrate the database: {str(exc).splitlines()[0][:200]}") from exc
 
     @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_cli_without_keys_and_without_a_terminal_says_what_to_do() -> None:
 def test_shipped_scenarios_pass_through_the_cli_with_coverage() -> None:
     run = CliRunner().invoke(main, ["test", str(ROOT / "tests" / "scenarios" / "info.yaml"), "--coverage"])
     assert run.exit_code == 0, run.output
-    assert "4 passed, 0 failed" in run.output
+    assert "5 passed, 0 failed" in run.output
     assert "Flow coverage of menu 12333" in run.output and "Never reached:" in run.output
 
 
@@ -152,14 +153,18 @@ def test_pytest_collects_scenario_files_through_the_plugin(tmp_path: Path) -> No
         "- name: good\n  steps: [{press: '4', hear: 欢迎致电}]\n- name: bad\n  steps: [{press: '4', hear: nope}]\n",
         encoding="utf-8",
     )
+    env = {k: v for k, v in os.environ.items() if k != "IVR_TEST_POSTGRES_URL"}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "1 failed, 1 passed" in run.stdout
+    # Each scenario is collected twice: on SQLite, and on PostgreSQL (skipped here, with the reason).
+    assert "1 failed, 1 passed, 2 skipped" in run.stdout
     assert "expected to hear 'nope'" in run.stdout and "the call:" in run.stdout
+    assert "IVR_TEST_POSTGRES_URL is not set" in run.stdout

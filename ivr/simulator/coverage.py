@@ -1,22 +1,30 @@
 """Flow coverage: which nodes, options and outcomes of a menu the simulated calls reached.
 
 The simulator sees only TwiML.  The project's app tags every TwiML answer with
-the node the call waits at (the ``X-IVR-Node`` header), and the simulator knows
-what the caller did before each request (keys, silence, a recording, how a
-Dial ended).  That gives observed transitions: (node, what the caller did) ->
-next node.
+the node the call waits at (the ``X-IVR-Node`` header) and every node the call
+entered during that step, in order (``X-IVR-Path: a,b,c``); the simulator
+knows what the caller did before each request (keys, silence, a recording, how
+a Dial ended).  That gives observed transitions: (node, what the caller did)
+-> the nodes entered -> the next waiting node.
 
-Nodes that never wait (messages, services) produce no TwiML of their own, so
-they are inferred from the menu: the transition's path runs from one of the
-node's successors through such pass-through nodes to the next waiting node.
-When several paths fit, only what they all share counts as covered, so the
-report never claims more than the calls prove.
+With ``X-IVR-Path`` the count is exact: every node on the path was entered, an
+option counts when the step started at the node it leads to, and a service's
+or transfer's outcome counts when the path goes from that node to the one
+outcome leading to the next node on the path (when several exits lead there,
+none is claimed).
+
+Without it (a server that does not send it, or a replayed answer), nodes that
+never wait (messages, services) are inferred from the menu: the transition's
+path runs from one of the node's successors through such pass-through nodes to
+the next waiting node.  When several paths fit, only what they all share counts
+as covered, so the report never claims more than the calls prove.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from ivr.menu.model import (
     InputNode,
@@ -42,10 +50,12 @@ class Transition:
     source: str | None
     trigger: tuple[str, str]  # ("key", "1"), ("no_input", ""), ("record", ""), ("dial", "busy"), ("redirect", "")
     target: str
+    path: tuple[str, ...] = ()
+    """Every node entered on the way, in order (the app's X-IVR-Path); empty when unknown."""
 
 
 def transitions(events: Iterable[ev.Event]) -> Iterator[Transition]:
-    """The node-to-node transitions a call's timeline shows (needs X-IVR-Node on the answers)."""
+    """The node-to-node transitions a call's timeline shows (needs X-IVR-Node or X-IVR-Path on the answers)."""
     node: str | None = None
     trigger: tuple[str, str] = ("start", "")
     for e in events:
@@ -59,9 +69,10 @@ def transitions(events: Iterable[ev.Event]) -> Iterator[Transition]:
             trigger = ("dial", e.status)
         elif isinstance(e, ev.RedirectEvent) and trigger[0] not in ("no_input",):
             trigger = ("redirect", "")
-        elif isinstance(e, ev.Request) and e.node:
-            yield Transition(node, trigger, e.node)
-            node, trigger = e.node, ("redirect", "")
+        elif isinstance(e, ev.Request) and (e.node or e.path):
+            target = e.node or e.path[-1]
+            yield Transition(node, trigger, target, e.path)
+            node, trigger = target, ("redirect", "")
 
 
 @dataclass
@@ -80,18 +91,53 @@ class Coverage:
             self.add(t)
 
     def add(self, t: Transition) -> None:
-        """Count one transition."""
+        """Count one transition: exactly along its path when the app named it, else by inference."""
         self.nodes.add(t.target)
         node = self.menu.nodes.get(t.source) if t.source else None
+        first = t.path[0] if t.path else None
         if t.source is not None and node is not None:
             self.nodes.add(t.source)
             kind, value = t.trigger
             if kind == "key" and isinstance(node, MenuNode | LanguageNode) and value in node.options:
-                self.options.add((t.source, value))
+                dest = node.options[value] if isinstance(node, MenuNode) else node.next
+                if first is None or first == dest:
+                    self.options.add((t.source, value))
             if kind == "no_input":
                 self.no_input_at.add(t.source)
-            if kind == "dial" and isinstance(node, TransferNode) and value in node.outcomes:
+            dialled = kind == "dial" and isinstance(node, TransferNode) and value in node.outcomes
+            if dialled and (first is None or first == self._exits(t.source)[value]):
                 self.outcomes.add((t.source, value))
+        if t.path:
+            self._add_path(t.path)
+        else:
+            self._infer(t)
+
+    def _add_path(self, path: tuple[str, ...]) -> None:
+        """Count the nodes a step entered, and the outcomes its hops prove."""
+        self.nodes.update(n for n in path if n in self.menu.nodes)
+        for here, there in pairwise(path):
+            exits = self._exits(here)
+            leading = [outcome for outcome, dest in exits.items() if dest == there]
+            if len(leading) == 1 and not leading[0].startswith("("):
+                self.outcomes.add((here, leading[0]))
+
+    def _exits(self, node_id: str) -> dict[str, str]:
+        """Where a service or transfer node goes next: its outcomes, and ``(default)``/``(error)``."""
+        node = self.menu.nodes.get(node_id)
+        if isinstance(node, TransferNode):
+            return {str(status): dest for status, dest in node.outcomes.items()}
+        if not isinstance(node, ServiceNode):
+            return {}
+        exits = dict(node.outcomes)
+        if node.default:
+            exits["(default)"] = node.default
+        on_error = node.on_error or self.menu.defaults.on_error
+        if on_error:
+            exits["(error)"] = on_error
+        return exits
+
+    def _infer(self, t: Transition) -> None:
+        """Count what every path the menu allows from ``t.source`` to ``t.target`` shares."""
         primary, fallback = self._candidates(t.source, t.trigger)
         paths = [p for s in primary for p in self._paths(s, t.target, ())]
         if not paths:
@@ -160,13 +206,7 @@ class Coverage:
         if isinstance(node, MessageNode):
             yield from self._paths(node.next, target, (*path, (node_id, None)))
         elif isinstance(node, ServiceNode):
-            exits = dict(node.outcomes)
-            if node.default:
-                exits["(default)"] = node.default
-            on_error = node.on_error or self.menu.defaults.on_error
-            if on_error:
-                exits["(error)"] = on_error
-            for outcome, nxt in exits.items():
+            for outcome, nxt in self._exits(node_id).items():
                 yield from self._paths(nxt, target, (*path, (node_id, (node_id, outcome))))
         elif node_id == target:
             yield (*path, (node_id, None))

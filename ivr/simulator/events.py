@@ -54,13 +54,19 @@ class CallEvent(_Base):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request(_Base):
-    """A webhook request and its HTTP status (``None``: no answer).  ``node`` is the app's X-IVR-Node."""
+    """A webhook request and its HTTP status (``None``: no answer).
+
+    ``node`` is the app's X-IVR-Node (where the call waits); ``path`` its
+    X-IVR-Path (every node the call entered in this step, in order; empty when
+    the app sent none, as on a replayed answer).
+    """
 
     name = "request"
     method: str
     url: str
     status: int | None
     node: str | None = None
+    path: tuple[str, ...] = ()
     params: dict[str, str] = field(default_factory=dict)
 
 

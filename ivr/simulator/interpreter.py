@@ -215,7 +215,8 @@ class Interpreter:
             raise AppFailure(str(exc)) from None
         self._status = "in-progress"  # after the first answer, Twilio reports the call as in progress
         node = response.header("X-IVR-Node")
-        self._emit(ev.Request(method=method, url=url, status=response.status, node=node, params=params))
+        path = tuple(n.strip() for n in (response.header("X-IVR-Path") or "").split(",") if n.strip())
+        self._emit(ev.Request(method=method, url=url, status=response.status, node=node, path=path, params=params))
         if not 200 <= response.status < 300:
             raise AppFailure(f"HTTP {response.status} from {method} {url}", response.status)
         try:

@@ -2,13 +2,22 @@
 
 Registered through the ``pytest11`` entry point, so ``pytest`` collects
 ``tests/scenarios/*.yaml``: each scenario in a file is one test item, run
-against the project's app in-process on a fresh database.  A failure shows what
-was expected and the call's transcript.
+against the project's app in-process on a fresh SQLite database.  A failure
+shows what was expected and the call's transcript.
+
+Each scenario is also collected a second time, as ``NAME [postgresql]``: when
+``IVR_TEST_POSTGRES_URL`` is set, that item runs the same call with the app's
+database in a fresh PostgreSQL schema of its own (created for the scenario,
+dropped after it); when it is unset, the item is skipped and says why.
+Scenarios that call a URL or set their own ``DATABASE_URL`` run once only.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +26,10 @@ import pytest
 from ivr.simulator.output import describe
 from ivr.simulator.scenarios import Scenario, ScenarioError, ScenarioResult, load, run_one
 
-__all__ = ["ScenarioFile", "ScenarioItem"]
+__all__ = ["POSTGRES_ENV", "ScenarioFile", "ScenarioItem", "postgres_schema"]
+
+POSTGRES_ENV = "IVR_TEST_POSTGRES_URL"
+"""The PostgreSQL server for the second run of every scenario (SQLAlchemy URL)."""
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -26,6 +38,34 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
         collector: ScenarioFile = ScenarioFile.from_parent(parent, path=file_path)
         return collector
     return None
+
+
+@contextmanager
+def postgres_schema(base_url: str) -> Iterator[str]:
+    """A fresh schema on the server at ``base_url``: yields a URL whose connections use it; dropped after.
+
+    The schema is the connection's ``search_path`` (``?options=-csearch_path%3D...``),
+    so the app's migrations create their tables in it.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    schema = f"ivr_scenario_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base_url, poolclass=NullPool)
+    try:
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except Exception as exc:  # a URL that does not answer is a broken environment, not a pass
+            pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL does not answer: {exc}", pytrace=False)
+        sep = "&" if "?" in base_url else "?"
+        try:
+            yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
 
 
 class ScenarioFailed(Exception):
@@ -47,19 +87,35 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         for scenario in scenarios:
             yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        for scenario in scenarios:
+            if not scenario.url and "DATABASE_URL" not in {str(k).upper() for k in scenario.config}:
+                yield ScenarioItem.from_parent(
+                    self, name=f"{scenario.name} [postgresql]", scenario=scenario, postgres=True
+                )
 
 
 class ScenarioItem(pytest.Item):
-    """One scenario, run as a test."""
+    """One scenario, run as a test: on SQLite, or on PostgreSQL when ``postgres`` is set."""
 
-    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+    def __init__(self, *, scenario: Scenario, postgres: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
+        self.postgres = postgres
 
     def runtest(self) -> None:
         """Run the call and check it."""
-        menu = self.config.rootpath / "menus" / "12333.json"
-        result = run_one(self.scenario, menu=menu if menu.exists() else None)
+        path = self.config.rootpath / "menus" / "12333.json"
+        menu = path if path.exists() else None
+        if not self.postgres:
+            result = run_one(self.scenario, menu=menu)
+        else:
+            base = os.environ.get(POSTGRES_ENV)
+            if not base:
+                pytest.skip(
+                    f"{POSTGRES_ENV} is not set (CI sets it; the PostgreSQL run of the scenarios needs a server)"
+                )
+            with postgres_schema(base) as url:
+                result = run_one(self.scenario, menu=menu, database_url=url)
         if not result.ok:
             raise ScenarioFailed(result)
 
@@ -68,7 +124,8 @@ class ScenarioItem(pytest.Item):
         if not isinstance(excinfo.value, ScenarioFailed):
             return str(super().repr_failure(excinfo))
         result = excinfo.value.result
-        lines = [f"scenario {self.scenario.name!r} failed:", *(f"  {f}" for f in result.failures)]
+        on = " on PostgreSQL" if self.postgres else ""
+        lines = [f"scenario {self.scenario.name!r} failed{on}:", *(f"  {f}" for f in result.failures)]
         if result.call is not None:
             lines.append("the call:")
             for e in result.call.events:

@@ -7,26 +7,34 @@ A scenario file holds one scenario (a mapping) or several (a list)::
     dial: [busy]                          # optional: how successive <Dial>s end
     seed: demo                            # optional: seed the app's database with the demo cards
     config: {AGENT_NUMBER: "+8610012333"} # optional: more app settings
+    drop_tables: [cards]                  # optional: tables taken out of the app's database once it is
+                                          # ready, so the service that needs them fails while the call
+                                          # store works (the menu's on_error path)
     steps:
       - hear: 欢迎致电12333               # substrings heard before this answer (a string or a list)
         press: "4"                        # the answer: keys, "-" for silence, "rec:SECONDS"
       - hear_re: 下载电子社保卡.*请按1     # regular expressions, searched in what was heard
-        node: ecard                       # the node the app waited at (its X-IVR-Node header)
+        node: ecard                       # the node the app waits at (its X-IVR-Node header)
         press: "1"
     end:                                  # how the call ends
       as: hangup                          # hangup, transfer, voicemail, caller_hangup, reject, error
       hear: 再见
 
 Quote keys in YAML: ``"#"`` starts a comment and ``*`` an alias otherwise.
-More answer kinds can be added per step later (card numbers for the
-transaction branches are just keys).  Scenarios run against the project's app
-in-process, each on a fresh database, or against ``--url``.
+Card numbers and passwords are just keys.  Scenarios run against the project's
+app in-process, each on a fresh database (an SQLite file copied from a template
+made once per seed and clock, or the empty database ``run_one`` is given, such
+as a fresh PostgreSQL schema), or against ``--url``.
 """
 
 from __future__ import annotations
 
+import atexit
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +55,7 @@ __all__ = ["Report", "Scenario", "ScenarioError", "ScenarioResult", "Step", "che
 
 DEFAULT_MENU = Path("menus/12333.json")
 ENDINGS = ("hangup", "transfer", "voicemail", "caller_hangup", "reject", "error", "unsupported")
-_SCENARIO_KEYS = {"name", "menu", "url", "clock", "dial", "seed", "config", "steps", "end"}
+_SCENARIO_KEYS = {"name", "menu", "url", "clock", "dial", "seed", "config", "drop_tables", "steps", "end"}
 _STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}
 
 
@@ -81,6 +89,7 @@ class Scenario:
     dial: tuple[str, ...] = ()
     seed: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    drop_tables: tuple[str, ...] = ()
 
     @property
     def answers(self) -> list[str]:
@@ -184,6 +193,10 @@ def _scenario(raw: Any, path: Path, index: int | None) -> Scenario:
     config = raw.get("config") or {}
     if not isinstance(config, dict):
         raise ScenarioError(f"{where} config: expected a mapping of app settings")
+    drop_tables = _strings(raw.get("drop_tables"), f"{where} drop_tables")
+    bad = [t for t in drop_tables if not re.fullmatch(r"[a-z_][a-z0-9_]*", t)]
+    if bad:
+        raise ScenarioError(f"{where} drop_tables: {', '.join(bad)} is not a table name")
     menu = raw.get("menu")
     return Scenario(
         name=str(raw.get("name") or (path.stem if index is None else f"{path.stem}[{index}]")),
@@ -197,6 +210,7 @@ def _scenario(raw: Any, path: Path, index: int | None) -> Scenario:
         dial=dial,
         seed=str(raw["seed"]) if raw.get("seed") else None,
         config=config,
+        drop_tables=drop_tables,
     )
 
 
@@ -301,10 +315,69 @@ def _errors(call: CallResult) -> list[str]:
 # -- running -----------------------------------------------------------------------------
 
 
-def _seed(app: Any, kind: str) -> None:
-    if kind != "demo":
-        raise ScenarioError(f"seed: {kind!r} is unknown; the only seed is demo")
-    seed_demo_data(app)
+SEEDS = ("demo",)
+"""What ``seed:`` accepts: ``demo``, the fictional cardholders of docs/demo-data.md."""
+
+_templates: dict[tuple[str, str | None], Path] = {}
+"""Seeded SQLite files by (seed, clock): seeding hashes passwords (scrypt), so it is done once and copied."""
+_template_dir: Path | None = None
+
+
+def _template(seed: str, clock: str | None, menu: Path) -> Path:
+    """An SQLite file migrated and seeded with ``seed`` at ``clock``, made on first use in this process."""
+    global _template_dir
+    key = (seed, clock)
+    if key not in _templates:
+        if _template_dir is None:
+            _template_dir = Path(tempfile.mkdtemp(prefix="ivr-scenario-templates-"))
+            atexit.register(shutil.rmtree, _template_dir, True)
+        path = _template_dir / f"{len(_templates)}.db"
+        config: dict[str, Any] = {"DATABASE_URL": f"sqlite:///{path}"}
+        if clock:
+            config["CLOCK"] = clock
+        with project_app(menu, config) as app:
+            seed_demo_data(app)
+        _templates[key] = path
+    return _templates[key]
+
+
+@contextmanager
+def _database(
+    scenario: Scenario, clock: str | None, menu: Path, database_url: str | None
+) -> Iterator[tuple[dict[str, Any], bool]]:
+    """The settings that give the app a fresh database for ``scenario``, and whether it is seeded already."""
+    if scenario.seed and scenario.seed not in SEEDS:
+        raise ScenarioError(f"seed: {scenario.seed!r} is unknown; the only seed is {', '.join(SEEDS)}")
+    if database_url or "DATABASE_URL" in {k.upper() for k in scenario.config}:
+        # The caller's empty database (a fresh PostgreSQL schema), or the scenario's own: seeded in place.
+        yield ({"DATABASE_URL": database_url} if database_url else {}), False
+        return
+    if not scenario.seed:
+        yield {}, False  # project_app's own empty SQLite file
+        return
+    template = _template(scenario.seed, clock, menu)
+    with tempfile.TemporaryDirectory(prefix="ivr-scenario-") as tmp:
+        copy = Path(tmp) / "sim.db"
+        shutil.copyfile(template, copy)
+        wal = template.with_name(template.name + "-wal")
+        if wal.exists():  # normally folded into the file when the template's app closed
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        yield {"DATABASE_URL": f"sqlite:///{copy}"}, True
+
+
+def _drop_tables(app: Any, tables: Sequence[str]) -> None:
+    """Take ``tables`` out of the app's database, on a connection of their own (SQLite: no foreign keys)."""
+    from sqlalchemy import create_engine
+
+    db = app.extensions["ivr"].db
+    engine = create_engine(db.url)
+    try:
+        with engine.begin() as conn:
+            for table in tables:
+                cascade = "" if db.is_sqlite else " CASCADE"
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"{cascade}')
+    finally:
+        engine.dispose()
 
 
 def run_one(
@@ -315,8 +388,13 @@ def run_one(
     timeout: float = DEFAULT_TIMEOUT,
     clock: str | None = None,
     menu: Path | None = None,
+    database_url: str | None = None,
 ) -> ScenarioResult:
-    """Run one scenario: against ``url`` (or its own), else the project's app in-process on a fresh database."""
+    """Run one scenario: against ``url`` (or its own), else the project's app in-process on a fresh database.
+
+    ``database_url`` names an empty database for this one call (a fresh
+    PostgreSQL schema); by default each call gets a new SQLite file.
+    """
     settings: dict[str, Any] = {"dial_outcomes": scenario.dial or ("completed",), "auth_token": auth_token}
     answers = [parse_answer(a) for a in scenario.answers]
     target_url = url or scenario.url
@@ -325,13 +403,19 @@ def run_one(
             call = simulate(target_url, answers, speaker=MuteSpeaker(), timeout=timeout, **settings)
         else:
             config: dict[str, Any] = dict(scenario.config)
-            if scenario.clock or clock:
-                config["CLOCK"] = scenario.clock or clock
+            at = scenario.clock or clock
+            if at:
+                config["CLOCK"] = at
             if auth_token:
                 config["TWILIO_AUTH_TOKEN"] = auth_token
-            with project_app(scenario.menu or menu or DEFAULT_MENU, config) as app:
-                if scenario.seed:
-                    _seed(app, scenario.seed)
+            menu_path = scenario.menu or menu or DEFAULT_MENU
+            with ExitStack() as stack:
+                database, seeded = stack.enter_context(_database(scenario, at, menu_path, database_url))
+                app = stack.enter_context(project_app(menu_path, {**config, **database}))
+                if scenario.seed and not seeded:
+                    seed_demo_data(app)
+                if scenario.drop_tables:
+                    _drop_tables(app, scenario.drop_tables)
                 call = simulate(app, answers, speaker=MuteSpeaker(), **settings)
     except (TargetUnavailable, ScenarioError) as exc:
         return ScenarioResult(scenario, None, [str(exc)])
@@ -370,7 +454,10 @@ def run_all(
 
 
 def flow_coverage(results: Sequence[ScenarioResult], default_menu: Path) -> Coverage | None:
-    """The coverage of the menu most scenarios ran against (calls over --url count if the app sent X-IVR-Node)."""
+    """The coverage of the menu most scenarios ran against.
+
+    Calls over ``--url`` count when the app sends X-IVR-Path (exact) or X-IVR-Node (inferred).
+    """
     from ivr.menu.loader import load_menu
 
     menus = [r.scenario.menu or default_menu for r in results]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from ivr.engine.speech import MONTHS
+
 __all__ = ["FAMILIES", "clip_ids", "clip_texts", "family_clips"]
 
 FAMILIES = ("digits", "number", "date")
@@ -43,20 +45,6 @@ _EN_ONES = [
     "nineteen",
 ]
 _EN_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_EN_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 _EN_ORDINALS = [
     "_",
     "first",
@@ -135,7 +123,7 @@ def family_clips(family: str, language: str) -> dict[str, str]:
         clips["word:minus"] = "负" if zh else "minus"
     if family == "date":
         for m in range(1, 13):
-            clips[f"month:{m}"] = f"{_zh_below_100(m)}月" if zh else _EN_MONTHS[m - 1]
+            clips[f"month:{m}"] = f"{_zh_below_100(m)}月" if zh else MONTHS[m - 1]
         for d in range(1, 32):
             clips[f"day:{d}"] = f"{_zh_below_100(d)}日" if zh else _en_ordinal(d)
         if zh:

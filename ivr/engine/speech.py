@@ -14,9 +14,9 @@ from typing import Literal, cast
 from ivr.engine.actions import Part, Say, SayAs, Words
 from ivr.menu.model import TEMPLATE_FIELD, Menu, Prompt, Text
 
-__all__ = ["render", "say_value"]
+__all__ = ["MONTHS", "render", "say_value"]
 
-_MONTHS = (
+MONTHS = (
     "January",
     "February",
     "March",
@@ -30,6 +30,7 @@ _MONTHS = (
     "November",
     "December",
 )
+"""The English month names, January first: the words of a ``date`` variable and of its clips."""
 
 
 def say_value(value: str, how: str, language: str) -> str:
@@ -44,7 +45,7 @@ def say_value(value: str, how: str, language: str) -> str:
             return value
         if language.startswith("zh"):
             return f"{day.year}年{day.month}月{day.day}日"
-        return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+        return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
     if how == "number":
         try:
             return str(int(value))

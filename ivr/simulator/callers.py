@@ -1,4 +1,4 @@
-"""Callers: who presses the keys.  Scripted (a list of answers) or a person at a terminal.
+"""Callers: who presses the keys.  Scripted (a list of answers) or a person (at a terminal, in a browser).
 
 The interpreter asks its caller for keys with a deadline on the call's clock;
 the caller answers with a key at the time it is pressed, or ``None`` when the
@@ -13,6 +13,10 @@ A scripted answer is one of:
 * ``-``: no input, let it time out;
 * ``rec:SECONDS`` (``rec:12``, ``rec:12#``): speak for that long at a ``<Record>``,
   then stop by silence or with the key given.
+
+A person on the line is a :class:`LiveCaller`: keys act at once, timeouts are
+real.  Where the keys come from is its subclasses' business (a terminal in
+:mod:`ivr.simulator.interactive`, HTTP requests in the admin's browser phone).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from typing import Literal, Protocol
 from ivr.simulator.clock import Clock
 
 __all__ = [
+    "DTMF",
     "Answer",
     "Caller",
     "CallerHungUp",
     "Keys",
+    "LiveCaller",
     "RecordAnswer",
     "ScriptedCaller",
     "Silence",
@@ -42,6 +48,8 @@ KEY_INTERVAL = 0.2
 """Between two keys: a 100 ms tone and a 100 ms gap."""
 
 InputKind = Literal["gather", "record"]
+DTMF = frozenset("0123456789*#")
+"""The keys of a phone."""
 
 
 class CallerHungUp(Exception):
@@ -193,3 +201,60 @@ class ScriptedCaller:
         self._current = None
         self._ready_at = float("inf")
         return left
+
+
+class LiveCaller:
+    """A person as the caller: keys act at once, timeouts are real, and a person's keys are never queued ahead.
+
+    Subclasses say where keys come from (:meth:`_next_key`) and how the call
+    learns it was hung up (:meth:`_check`); :meth:`begin` is theirs to write.
+    """
+
+    clock: Clock
+
+    def _next_key(self, timeout: float) -> str | None:
+        """Wait up to ``timeout`` seconds for a key: a DTMF key, ``""`` to look again, or None when the time is up.
+
+        May raise :class:`CallerHungUp`.
+        """
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        """Raise :class:`CallerHungUp` if the call was hung up from outside; called before every wait."""
+
+    def _dropped(self, key: str) -> None:
+        """``key`` was pressed while nothing listened, and is dropped, as on a phone line."""
+
+    def prompts_over(self) -> None:
+        """Nothing to do: a person answers when they like."""
+        self._check()
+
+    def wait_key(self, until: float) -> str | None:
+        """The next DTMF key pressed before ``until`` (on the call's clock), or None when the time is up."""
+        while True:
+            self._check()
+            left = until - self.clock.now()
+            if left <= 0:
+                return None
+            key = self._next_key(left)
+            if key != "":
+                return key
+
+    def idle(self, until: float) -> None:
+        """Time passes while nothing listens: keys pressed now are dropped."""
+        while (key := self.wait_key(until)) is not None:
+            self._dropped(key)
+
+    def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:
+        """The person "speaks" until they press a finish key, or for ``max_length`` seconds."""
+        start = self.clock.now()
+        while True:
+            key = self.wait_key(start + max_length)
+            if key is None:
+                return float(max_length), ""
+            if key in finish_keys:
+                return self.clock.now() - start, key
+
+    def end_input(self) -> str:
+        """A person's keys are never queued ahead of the call."""
+        return ""

@@ -18,16 +18,15 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TextIO
 
-from ivr.simulator.callers import CallerHungUp, InputKind
+from ivr.simulator.callers import DTMF, CallerHungUp, InputKind, LiveCaller
 from ivr.simulator.clock import Clock, RealClock
 
 __all__ = ["TerminalCaller"]
 
-_DTMF = frozenset("0123456789*#")
 _HANG_UP = frozenset({"q", "Q", "\x03", "\x04"})
 
 
-class TerminalCaller:
+class TerminalCaller(LiveCaller):
     """Reads keys from a terminal without Enter; use it as a context manager."""
 
     def __init__(
@@ -60,16 +59,6 @@ class TerminalCaller:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
 
-    def _read(self, timeout: float) -> str | None:
-        """One character within ``timeout`` seconds, or None."""
-        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
-        if not ready:
-            return None
-        data = os.read(self.fd, 1)
-        if not data or data.decode(errors="replace") in _HANG_UP:
-            raise CallerHungUp  # end of input (Ctrl-D, a closed pipe) or q: the caller hangs up
-        return data.decode(errors="replace")
-
     def begin(self, kind: InputKind) -> str | None:
         """Tell the person, once, how to answer."""
         if not self._hinted:
@@ -79,36 +68,13 @@ class TerminalCaller:
             self.notify("recording: the simulator cannot hear you; press a finish key to stop")
         return None
 
-    def prompts_over(self) -> None:
-        """Nothing to do: a person answers when they like."""
-
-    def wait_key(self, until: float) -> str | None:
-        """The next DTMF key before ``until``, or None when the time is up."""
-        while True:
-            left = until - self.clock.now()
-            if left <= 0:
-                return None
-            ch = self._read(left)
-            if ch is None:
-                return None
-            if ch in _DTMF:
-                return ch
-
-    def idle(self, until: float) -> None:
-        """Wait; keys are dropped, but q still hangs up."""
-        while self.wait_key(until) is not None:
-            pass
-
-    def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:
-        """The caller "speaks" until they press a finish key (or for ``max_length`` seconds)."""
-        start = self.clock.now()
-        while True:
-            key = self.wait_key(start + max_length)
-            if key is None:
-                return float(max_length), ""
-            if key in finish_keys:
-                return self.clock.now() - start, key
-
-    def end_input(self) -> str:
-        """A person's keys are never queued ahead."""
-        return ""
+    def _next_key(self, timeout: float) -> str | None:
+        """The key typed within ``timeout`` seconds: ``""`` for a character that is not a key, None for none."""
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return None
+        data = os.read(self.fd, 1)
+        ch = data.decode(errors="replace")
+        if not data or ch in _HANG_UP:
+            raise CallerHungUp  # end of input (Ctrl-D, a closed pipe) or q: the caller hangs up
+        return ch if ch in DTMF else ""

@@ -71,13 +71,10 @@ def resample(samples: array[int], rate: int, target: int = SAMPLE_RATE) -> array
 
 def samples_to_wav(samples: array[int], rate: int = SAMPLE_RATE) -> bytes:
     """Mono 16-bit WAV bytes for ``samples``."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return buf.getvalue()
+    # Imported late: ivr.tts brings numpy, which the rest of the simulator does without.
+    from ivr.tts.wav import pcm16_wav
+
+    return pcm16_wav(samples.tobytes(), rate)
 
 
 def write_wav(path: Path, samples: array[int], rate: int = SAMPLE_RATE) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "AUDIO_VERSION",
     "SAMPLE_RATE",
     "audio_problems",
+    "pcm16_wav",
     "plausible_duration",
     "to_telephony",
     "wav_duration",
@@ -61,12 +62,17 @@ def _decode(data: bytes) -> tuple[int, Samples]:
 def _encode(x: Samples, rate: int) -> bytes:
     """Mono samples in [-1, 1] as a 16-bit PCM WAV file (clipped, not wrapped, when they overshoot)."""
     pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
+    return pcm16_wav(pcm.tobytes(), rate)
+
+
+def pcm16_wav(frames: bytes, rate: int) -> bytes:
+    """A mono 16-bit PCM WAV file holding ``frames`` (16-bit samples, as :mod:`wave` takes them) at ``rate``."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+        w.writeframes(frames)
     return buf.getvalue()
 
 

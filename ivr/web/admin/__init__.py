@@ -25,7 +25,8 @@ from ivr.web.admin import auth, phone_views, views  # noqa: F401 - importing the
 from ivr.web.admin.auth import LoginThrottle, password_tag
 from ivr.web.admin.blueprint import AdminState, bp
 from ivr.web.admin.diagram import DiagramCache
-from ivr.web.admin.phone import PhoneManager, SpeechCache
+from ivr.web.admin.phone import PhoneManager
+from ivr.web.admin.phone_speech import SpeechCache
 
 __all__ = ["bp", "init_app"]
 

@@ -27,7 +27,7 @@ from flask.typing import ResponseReturnValue
 
 from ivr.web.admin.blueprint import admin_state, bp, ivr_state
 
-__all__ = ["LoginThrottle", "csrf_token", "is_logged_in", "password_tag"]
+__all__ = ["LoginThrottle", "csrf_token", "is_logged_in", "password_tag", "session_token", "session_uid"]
 
 log = logging.getLogger("ivr.admin")
 
@@ -90,13 +90,23 @@ class LoginThrottle:
             self._failures.pop(client, None)
 
 
+def session_token(name: str, nbytes: int) -> str:
+    """The session's random token ``name`` (``nbytes`` bytes of randomness), made on first use."""
+    token = session.get(name)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(nbytes)
+        session[name] = token
+    return token
+
+
 def csrf_token() -> str:
     """This session's CSRF token, made on first use."""
-    token = session.get("csrf")
-    if not isinstance(token, str) or not token:
-        token = secrets.token_urlsafe(32)
-        session["csrf"] = token
-    return token
+    return session_token("csrf", 32)
+
+
+def session_uid() -> str:
+    """This session's id, which owns its phone calls; made at login, or on first use."""
+    return session_token("uid", 12)
 
 
 def _csrf_ok() -> bool:
@@ -187,7 +197,7 @@ def login() -> ResponseReturnValue:
     session.clear()
     session.permanent = True
     session["admin"] = state.password_tag
-    session["uid"] = secrets.token_urlsafe(12)
+    session_uid()
     csrf_token()
     log.info("admin logged in from %s", client)
     return redirect(target)

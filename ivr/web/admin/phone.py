@@ -1,11 +1,11 @@
-"""The browser phone's machinery: simulated calls to this app, with a person in a browser as the caller.
+"""The browser phone's calls: simulated calls to this app, with a person in a browser as the caller.
 
 A call is the terminal simulator's call (:func:`ivr.simulator.run.simulate`:
 the same TwiML interpreter, on the real clock), run in a background thread
 against this very app in-process (WSGI, no network).  The caller is a
 :class:`BrowserCaller`: its keys come over HTTP into a queue.  What the
 interpreter does goes, as the simulator's JSON events, into the call's log,
-which the page polls.
+which the page polls.  The prompts' audio is in :mod:`ivr.web.admin.phone_speech`.
 
 Calls live in this process's memory (at most :attr:`PhoneManager.max_calls`
 at once; one the page stops polling hangs up after ``idle_timeout``).  Under
@@ -15,15 +15,12 @@ another worker knows nothing of the call.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
-import re
 import secrets
 import threading
 import time
 import urllib.parse
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +28,13 @@ from typing import Any
 from wsgiref.types import WSGIApplication
 
 from ivr.simulator import events as ev
-from ivr.simulator.callers import CallerHungUp, InputKind
+from ivr.simulator.callers import DTMF, CallerHungUp, InputKind, LiveCaller
 from ivr.simulator.client import WsgiClient
 from ivr.simulator.clock import Clock, RealClock
-from ivr.simulator.speaker import Utterance, estimate_seconds
+from ivr.web.admin.phone_speech import PhoneSpeaker, SpeechCache, SpeechUnavailable, tts_language, valid_language
 
 __all__ = [
+    "DTMF",
     "BrowserCaller",
     "PhoneBusy",
     "PhoneCall",
@@ -45,176 +43,34 @@ __all__ = [
     "SpeechCache",
     "SpeechUnavailable",
     "tts_language",
+    "valid_language",
 ]
 
 log = logging.getLogger("ivr.admin.phone")
 
-DTMF = frozenset("0123456789*#")
 POLL_SECONDS = 0.2
 """How often a waiting caller looks whether the call was hung up or abandoned."""
 MAX_EVENTS = 2000
 """A call with more events than this is hung up: a tester's call never needs so many."""
 FROM_NUMBER = "+8613800138000"
 """The number the browser phone calls from (the simulator's default)."""
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
 
 
 class PhoneBusy(Exception):
     """Too many phone calls are in progress."""
 
 
-class SpeechUnavailable(Exception):
-    """Speech synthesis failed; the message says why."""
-
-
-def tts_language(language: str) -> str:
-    """The local speech engine's language for a TwiML one: Polly's Mandarin ``cmn-CN`` is ``zh-CN``."""
-    primary = language.split("-")[0].lower()
-    if primary in ("cmn", "zh"):
-        return "zh-CN"
-    if primary == "en":
-        return "en-US"
-    return language
-
-
-def valid_language(language: str) -> bool:
-    """Whether ``language`` looks like a BCP 47 tag (``cmn-CN``, ``en-US``)."""
-    return bool(_LANGUAGE_TAG.match(language))
-
-
-# -- speech -------------------------------------------------------------------------
-
-
-class SpeechCache:
-    """Synthesised prompts (WAV bytes) by a hash of their language and text, least recently used dropped.
-
-    Shared by the calls (for the prompts' real lengths) and the page's audio
-    endpoint, so each prompt is synthesised once.  When synthesis fails it is
-    not tried again for :attr:`retry_after` seconds: a broken engine must not
-    slow every prompt down.
-    """
-
-    def __init__(
-        self,
-        synthesize: Callable[[str, str], bytes] | None = None,
-        max_bytes: int = 64 * 1024 * 1024,
-        retry_after: float = 60.0,
-    ) -> None:
-        self._synthesize = synthesize
-        self.max_bytes = max_bytes
-        self.retry_after = retry_after
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-        self._broken_until = 0.0
-        self._broken_why = ""
-
-    @staticmethod
-    def key(text: str, language: str) -> str:
-        """The cache key (and ETag) of a prompt."""
-        return hashlib.sha256(f"{tts_language(language)}\x00{text}".encode()).hexdigest()[:32]
-
-    def wav(self, text: str, language: str) -> bytes:
-        """The prompt as 8 kHz WAV bytes; :class:`SpeechUnavailable` if it cannot be made."""
-        key = self.key(text, language)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            if time.monotonic() < self._broken_until:
-                raise SpeechUnavailable(self._broken_why)
-        try:
-            data = self._make(text, tts_language(language))
-        except Exception as exc:  # TTSError, ImportError, whatever a speech driver raises
-            why = f"speech synthesis failed: {type(exc).__name__}: {str(exc)[:200]}"
-            log.warning("%s", why)
-            with self._lock:
-                self._broken_until = time.monotonic() + self.retry_after
-                self._broken_why = why
-            raise SpeechUnavailable(why) from None
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = data
-                self._size += len(data)
-                while self._size > self.max_bytes and len(self._items) > 1:
-                    _, old = self._items.popitem(last=False)
-                    self._size -= len(old)
-        return data
-
-    def _make(self, text: str, language: str) -> bytes:
-        if self._synthesize is not None:
-            return self._synthesize(text, language)
-        # Imported late: speech is optional for the rest of the app.
-        from ivr import tts
-
-        return tts.synthesize(text, language)
-
-
-def wav_seconds(data: bytes) -> float:
-    """The length of a PCM WAV file, from its header; 0 when it cannot be read."""
-    import io
-    import wave
-
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            return float(w.getnframes()) / float(w.getframerate() or 1)
-    except (wave.Error, EOFError):
-        return 0.0
-
-
-class PhoneSpeaker:
-    """Gives the interpreter each prompt's real length (from the audio the page will play); plays nothing itself.
-
-    The browser plays the sound: the server only has to wait as long as it
-    lasts, so that a Gather's timeout starts when the caller has heard the
-    prompts.  Without speech it waits as long as a person would take to read
-    the text, and says so once.
-    """
-
-    def __init__(self, cache: SpeechCache | None) -> None:
-        self.cache = cache
-        self._pending: list[str] = []
-        self._warned = False
-
-    def render(self, text: str, language: str, voice: str | None) -> Utterance:
-        """The prompt's length (no samples: nothing plays on the server)."""
-        if self.cache is not None:
-            try:
-                seconds = wav_seconds(self.cache.wav(text, language))
-            except SpeechUnavailable as exc:
-                self._fallback(str(exc))
-            else:
-                if seconds > 0:
-                    return Utterance(seconds)
-        return Utterance(estimate_seconds(text))
-
-    def _fallback(self, why: str) -> None:
-        if not self._warned:
-            self._warned = True
-            self._pending.append(f"{why}: prompts are shown as text only")
-
-    def start(self, audio: Any) -> None:
-        """Nothing plays on the server."""
-
-    def stop(self) -> None:
-        """Nothing to stop."""
-
-    def notices(self) -> list[str]:
-        """The no-speech notice, once."""
-        out, self._pending = self._pending, []
-        return out
-
-
 # -- the caller -------------------------------------------------------------------
 
 
-class BrowserCaller:
+class BrowserCaller(LiveCaller):
     """A person at the browser phone: keys arrive from HTTP requests through a thread-safe queue.
 
-    Like the terminal caller, keys act at once and timeouts are real; keys
-    pressed while nothing listens (during a message, a transfer) are dropped, as
-    on a phone line, and the page is told.  The call hangs up when the page says
-    so, or when ``alive()`` turns false (the page stopped polling).
+    A :class:`~ivr.simulator.callers.LiveCaller`, as the terminal caller is:
+    keys act at once and timeouts are real; keys pressed while nothing listens
+    (during a message, a transfer) are dropped, as on a phone line, and the
+    page is told.  The call hangs up when the page says so, or when
+    ``alive()`` turns false (the page stopped polling).
     """
 
     def __init__(
@@ -266,42 +122,16 @@ class BrowserCaller:
             self.note("recording: the phone cannot hear you; press # (the finish key) to stop", "recording")
         return None
 
-    def prompts_over(self) -> None:
-        """Nothing to do: a person answers when they like."""
-        self._check()
+    def _next_key(self, timeout: float) -> str | None:
+        """A key from the queue; ``""`` when none came within a poll (or a hang-up woke the wait)."""
+        try:
+            return self._keys.get(timeout=min(timeout, POLL_SECONDS))
+        except queue.Empty:
+            return ""
 
-    def wait_key(self, until: float) -> str | None:
-        """The next key pressed before ``until`` (on the call's clock), or None when the time is up."""
-        while True:
-            self._check()
-            left = until - self.clock.now()
-            if left <= 0:
-                return None
-            try:
-                key = self._keys.get(timeout=min(left, POLL_SECONDS))
-            except queue.Empty:
-                continue
-            if key:
-                return key
-
-    def idle(self, until: float) -> None:
-        """Time passes while nothing listens: keys pressed now are dropped (and the page is told)."""
-        while (key := self.wait_key(until)) is not None:
-            self.note(f"key {key} dropped: nothing was listening for keys", "note")
-
-    def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:
-        """The person "speaks" until they press a finish key, or for ``max_length`` seconds."""
-        start = self.clock.now()
-        while True:
-            key = self.wait_key(start + max_length)
-            if key is None:
-                return float(max_length), ""
-            if key in finish_keys:
-                return self.clock.now() - start, key
-
-    def end_input(self) -> str:
-        """A person's keys are never queued ahead of the call."""
-        return ""
+    def _dropped(self, key: str) -> None:
+        """The page is told of a key pressed while nothing listened."""
+        self.note(f"key {key} dropped: nothing was listening for keys", "note")
 
 
 # -- calls -------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ POSTs need the ``X-CSRF-Token`` header (the page has the token in a meta tag).
 
 from __future__ import annotations
 
-import secrets
-
-from flask import Response, jsonify, render_template, request, session, url_for
+from flask import Response, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ivr.simulator.callers import DTMF
+from ivr.web.admin.auth import session_uid
 from ivr.web.admin.blueprint import admin_state, bp
-from ivr.web.admin.phone import DTMF, PhoneBusy, PhoneCall, SpeechCache, SpeechUnavailable, valid_language
+from ivr.web.admin.phone import PhoneBusy, PhoneCall
+from ivr.web.admin.phone_speech import SpeechCache, SpeechUnavailable, valid_language
 
 __all__: list[str] = []
 
@@ -29,16 +30,8 @@ MAX_KEYS = 32
 MAX_TTS_TEXT = 1000
 
 
-def _owner() -> str:
-    uid = session.get("uid")
-    if not isinstance(uid, str) or not uid:
-        uid = secrets.token_urlsafe(12)
-        session["uid"] = uid
-    return uid
-
-
 def _call(call_id: str) -> PhoneCall | None:
-    return admin_state().phone.get(call_id, _owner())
+    return admin_state().phone.get(call_id, session_uid())
 
 
 def _no_call() -> ResponseReturnValue:
@@ -64,7 +57,7 @@ def phone() -> ResponseReturnValue:
 def api_start() -> ResponseReturnValue:
     """Place a call to the hotline."""
     try:
-        call = admin_state().phone.start(_owner())
+        call = admin_state().phone.start(session_uid())
     except PhoneBusy as exc:
         return jsonify(error=str(exc)), 429
     return jsonify(

@@ -29,13 +29,12 @@ from ivr.storage.models import CallEvent, CallRecord
 __all__ = [
     "LIVE_SECONDS",
     "WINDOWS",
-    "AuditCount",
     "CallDetail",
     "CallRow",
     "EventRow",
     "NodeStat",
+    "OutcomeCount",
     "Overview",
-    "TransactionCount",
     "VoicemailRow",
     "audit_counts",
     "call_detail",
@@ -111,8 +110,8 @@ class VoicemailRow:
 
 
 @dataclass(frozen=True)
-class AuditCount:
-    """Audit-log rows for one service and outcome."""
+class OutcomeCount:
+    """How often one service ended with one outcome: service calls (``error``: it failed) or audit-log rows."""
 
     service: str
     outcome: str
@@ -151,15 +150,6 @@ class NodeStat:
     def drop_rate(self) -> float:
         """Drop-offs per visit, 0 to 1."""
         return self.dropped / self.visits if self.visits else 0.0
-
-
-@dataclass(frozen=True)
-class TransactionCount:
-    """Service calls with one outcome (``error``: the service failed)."""
-
-    service: str
-    outcome: str
-    count: int
 
 
 @dataclass(frozen=True)
@@ -334,7 +324,7 @@ def node_stats(db: Database, since: dt.datetime, now: dt.datetime, planned_ends:
     return stats
 
 
-def transactions(db: Database, since: dt.datetime) -> list[TransactionCount]:
+def transactions(db: Database, since: dt.datetime) -> list[OutcomeCount]:
     """Service calls by service and outcome since ``since``, from the calls' ``service`` events."""
     e = EVENTS.c
     # Grouped by the stored JSON text ({"service": ..., "outcome": ...}, always written alike), so the
@@ -348,10 +338,10 @@ def transactions(db: Database, since: dt.datetime) -> list[TransactionCount]:
     for text, n in rows:
         d = _detail(text)
         counts[(str(d.get("service", "?")), str(d.get("outcome", "?")))] += int(n)
-    return [TransactionCount(s, o, n) for (s, o), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1]))]
+    return [OutcomeCount(s, o, n) for (s, o), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1]))]
 
 
-def audit_counts(db: Database, since: dt.datetime) -> list[AuditCount]:
+def audit_counts(db: Database, since: dt.datetime) -> list[OutcomeCount]:
     """Audit-log rows (card transactions) by service and outcome since ``since``."""
     a = AUDIT.c
     query = (
@@ -362,7 +352,7 @@ def audit_counts(db: Database, since: dt.datetime) -> list[AuditCount]:
         .limit(GROUP_LIMIT)
     )
     with db.connection() as conn:
-        return [AuditCount(str(s), str(o), int(n)) for s, o, n in conn.execute(query).all()]
+        return [OutcomeCount(str(s), str(o), int(n)) for s, o, n in conn.execute(query).all()]
 
 
 def voicemails(db: Database, since: dt.datetime, limit: int = CALL_LIMIT) -> list[VoicemailRow]:

@@ -238,8 +238,8 @@ def transactions() -> ResponseReturnValue:
     window, _now, since = _window()
     page = Page()
     db = ivr_state().db
-    counts: list[queries.TransactionCount] = page.load(lambda: queries.transactions(db, since), [])
-    audit: list[queries.AuditCount] = page.load(lambda: queries.audit_counts(db, since), [])
+    counts: list[queries.OutcomeCount] = page.load(lambda: queries.transactions(db, since), [])
+    audit: list[queries.OutcomeCount] = page.load(lambda: queries.audit_counts(db, since), [])
     services = sorted({c.service for c in counts})
     outcomes = sorted({c.outcome for c in counts})
     table = {(c.service, c.outcome): c.count for c in counts}

@@ -43,6 +43,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _drop_read_only_connections(context: Any) -> None:
+    # SQLite opens a file it may not write read-only, and such a connection stays
+    # read-only for ever.  Treat it as broken so the pool replaces it, and calls go
+    # through again as soon as the file is writable.
+    if "readonly database" in str(context.original_exception):
+        context.is_disconnect = True
+
+
 class Database:
     """A database by URL: sessions, a health check, and migrations."""
 
@@ -78,6 +86,7 @@ class Database:
                     Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(self.url, connect_args={"timeout": 10, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "handle_error", _drop_read_only_connections)
             return engine
         return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5)
 

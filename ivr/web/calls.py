@@ -47,6 +47,9 @@ log = logging.getLogger("ivr.calls")
 MAX_SERVICE_CALLS = 8
 """Services run in one webhook at most; the menu checks forbid loops, this is a guard."""
 
+MAX_CALL_SECONDS = 4 * 3600
+"""Twilio ends a call after four hours; longer durations are forged or broken."""
+
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
 
 
@@ -160,10 +163,7 @@ class CallRunner:
 
     def status(self, params: Mapping[str, str]) -> bool:
         """Twilio's final status callback: close the call record, and forget what the caller keyed in secret."""
-        try:
-            duration: int | None = int(params.get("CallDuration", ""))
-        except ValueError:
-            duration = None
+        duration = _bounded_int(params.get("CallDuration", ""), MAX_CALL_SECONDS)
         sid = params["CallSid"]
         ended: str | None = None
         stored = self.store.load(sid)
@@ -226,10 +226,7 @@ class CallRunner:
         if state.awaiting == "recording":
             if query.get("empty"):
                 return RecordingDone("", 0)
-            try:
-                seconds = int(params.get("RecordingDuration", "0"))
-            except ValueError:
-                seconds = 0
+            seconds = _bounded_int(params.get("RecordingDuration", "0"), MAX_CALL_SECONDS) or 0
             return RecordingDone(params.get("RecordingUrl", "")[:500], seconds)
         return None  # the call has ended: repeat its last words
 
@@ -300,6 +297,15 @@ class CallRunner:
         if isinstance(event, RecordingDone):
             return {"seconds": event.seconds}
         return {}
+
+
+def _bounded_int(text: str, limit: int) -> int | None:
+    """``text`` as a whole number of seconds, clamped to 0..``limit``; None when it is not a number."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return max(0, min(value, limit))
 
 
 def _outcome(result: Event) -> str:

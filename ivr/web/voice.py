@@ -36,7 +36,8 @@ def _runner() -> CallRunner:
 
 def _answer(work: str) -> Response:
     """Run a webhook; whatever breaks, the caller hears a polite apology, never Twilio's error."""
-    params = request.form.to_dict()
+    # NUL is never part of a real parameter, and PostgreSQL's text cannot hold it.
+    params = {k: v.replace("\x00", "") for k, v in request.form.items()}
     sid = params.get("CallSid", "")
     g.call_sid = sid
     voices = current_app.extensions["ivr"].settings.voices
@@ -81,7 +82,7 @@ def status() -> Response:
     if not sid:
         return Response("missing CallSid\n", status=400, mimetype="text/plain")
     try:
-        known = _runner().status(request.form.to_dict())
+        known = _runner().status({k: v.replace("\x00", "") for k, v in request.form.items()})
         current_app.extensions["ivr_metrics"].calls_ended.labels(request.form.get("CallStatus", "")[:20]).inc()
     except StoreUnavailable as exc:
         log.error("store unavailable: %s", exc)

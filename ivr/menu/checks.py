@@ -40,69 +40,81 @@ SYSTEM_VARS = frozenset({"caller", "language"})
 RECORDING_VARS = frozenset({"recording_url", "recording_seconds"})
 
 
-def _p(*parts: str) -> str:
+Loc = tuple[str | int, ...]
+"""A place in the menu document, as the keys of its JSON path."""
+
+
+def _p(*parts: str | int) -> str:
     from ivr.menu.loader import json_path
 
     return json_path(parts)
 
 
-def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[str, str]]:
-    """Every (field path, target node id) the call can go to from ``node``."""
+def _loc(*parts: str) -> Loc:
+    return parts
+
+
+def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[Loc, str]]:
+    """Every (location of the field, target node id) the call can go to from ``node``.
+
+    A location is the JSON path as a tuple of keys; :func:`ivr.menu.loader.json_path`
+    formats it, which is left until a problem needs it (a large menu has tens of thousands).
+    """
     base: tuple[str, ...] = ("nodes", node_id)
     where: tuple[str, ...]
     if isinstance(node, (MenuNode, LanguageNode)):
         if isinstance(node, MenuNode):
             for key, target in node.options.items():
-                yield _p(*base, "options", key), target
+                yield _loc(*base, "options", key), target
         else:
-            yield _p(*base, "next"), node.next
+            yield _loc(*base, "next"), node.next
         for key, gk in menu.global_keys(node).items():
             if gk.action == "goto" and gk.target is not None:
                 own = key in (node.global_keys or {})
                 where = (*base, "global_keys", key) if own else ("defaults", "global_keys", key)
-                yield _p(*where, "target"), gk.target
+                yield _loc(*where, "target"), gk.target
     if isinstance(node, (MenuNode, InputNode, LanguageNode)):
         where = (*base, "on_exhausted") if node.on_exhausted else ("defaults", "on_exhausted")
-        yield _p(*where), menu.dialog(node).on_exhausted
+        yield _loc(*where), menu.dialog(node).on_exhausted
     if isinstance(node, (InputNode, MessageNode, VoicemailNode)):
-        yield _p(*base, "next"), node.next
+        yield _loc(*base, "next"), node.next
     if isinstance(node, InputNode) and node.on_mismatch:
-        yield _p(*base, "on_mismatch"), node.on_mismatch
+        yield _loc(*base, "on_mismatch"), node.on_mismatch
     if isinstance(node, ServiceNode):
         for outcome, target in node.outcomes.items():
-            yield _p(*base, "outcomes", outcome), target
+            yield _loc(*base, "outcomes", outcome), target
         if node.default:
-            yield _p(*base, "default"), node.default
+            yield _loc(*base, "default"), node.default
         on_error = node.on_error or menu.defaults.on_error
         if on_error:
-            yield _p(*base, "on_error") if node.on_error else _p("defaults", "on_error"), on_error
+            yield _loc(*base, "on_error") if node.on_error else _loc("defaults", "on_error"), on_error
     if isinstance(node, TransferNode):
         for status, target in node.outcomes.items():
-            yield _p(*base, "outcomes", status), target
+            yield _loc(*base, "outcomes", status), target
 
 
-def _prompts(menu: Menu) -> Iterator[tuple[str, Prompt]]:
+def _prompts(menu: Menu) -> Iterator[tuple[Loc, Prompt]]:
     d = menu.defaults
     for name in ("no_input_prompt", "invalid_prompt"):
         value = getattr(d, name)
         if value is not None:
-            yield _p("defaults", name), value
+            yield _loc("defaults", name), value
     for node_id, node in menu.nodes.items():
         for name in ("prompt", "short_prompt", "no_input_prompt", "invalid_prompt", "confirm"):
             value = getattr(node, name, None)
             if value is not None:
-                yield _p("nodes", node_id, name), value
+                yield _loc("nodes", node_id, name), value
 
 
-def _texts(menu: Menu) -> Iterator[tuple[str, Text]]:
+def _texts(menu: Menu) -> Iterator[tuple[Loc, Text]]:
     if menu.title is not None:
-        yield _p("title"), menu.title
+        yield _loc("title"), menu.title
     for name, text in menu.prompts.items():
-        yield _p("prompts", name), text
+        yield _loc("prompts", name), text
     for path, prompt in _prompts(menu):
         for i, part in enumerate(prompt):
             if isinstance(part, Text):
-                yield (path if len(prompt) == 1 else f"{path}[{i}]"), part
+                yield (path if len(prompt) == 1 else (*path, i)), part
 
 
 def _check_languages(menu: Menu) -> Iterator[Problem]:
@@ -114,10 +126,10 @@ def _check_languages(menu: Menu) -> Iterator[Problem]:
     for path, text in _texts(menu):
         for lang in langs:
             if lang not in text.root:
-                yield Problem(path, f"the prompt has no {lang} text, and the menu declares {lang}")
+                yield Problem(_p(*path), f"the prompt has no {lang} text, and the menu declares {lang}")
         for lang in text.root:
             if lang not in langs:
-                yield Problem(path, f"{lang!r} is not one of the menu's languages {langs}")
+                yield Problem(_p(*path), f"{lang!r} is not one of the menu's languages {langs}")
     for node_id, node in menu.nodes.items():
         if isinstance(node, LanguageNode):
             for key, lang in node.options.items():
@@ -133,7 +145,7 @@ def _check_prompt_refs(menu: Menu) -> Iterator[Problem]:
                 name = part[1:]
                 used.add(name)
                 if name not in menu.prompts:
-                    where = path if len(prompt) == 1 else f"{path}[{i}]"
+                    where = _p(*path) if len(prompt) == 1 else _p(*path, i)
                     yield Problem(where, f'there is no prompt named {name!r} in "prompts"')
     for name in menu.prompts:
         if name not in used:
@@ -161,13 +173,13 @@ def _check_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Pro
                 if token in ("{{", "}}"):
                     continue
                 if m.group(1) is None:
-                    yield Problem(path, f"{lang}: a lone {token!r}; write {token * 2} for a literal brace")
+                    yield Problem(_p(*path), f"{lang}: a lone {token!r}; write {token * 2} for a literal brace")
                     continue
                 name, how = m.group(1), m.group(2) or "text"
                 if how not in SAY_AS:
-                    yield Problem(path, f"{lang}: {{{name}:{how}}}: say it as one of {', '.join(SAY_AS)}")
+                    yield Problem(_p(*path), f"{lang}: {{{name}:{how}}}: say it as one of {', '.join(SAY_AS)}")
                 if name not in produced:
-                    yield Problem(path, f"{lang}: no input node or service sets the variable {name!r}")
+                    yield Problem(_p(*path), f"{lang}: no input node or service sets the variable {name!r}")
     for node_id, node in menu.nodes.items():
         if isinstance(node, InputNode):
             if node.on_mismatch and not node.match:
@@ -226,7 +238,7 @@ def _check_graph(menu: Menu) -> Iterator[Problem]:
         graph[node_id] = []
         for path, target in edges(menu, node_id, node):
             if target not in nodes:
-                yield Problem(path, f"there is no node {target!r}")
+                yield Problem(_p(*path), f"there is no node {target!r}")
             else:
                 graph[node_id].append(target)
     # Targets no node may use, but which are wrong all the same: the defaults every node

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.storage.db import Database, StoreUnavailable
@@ -18,6 +18,24 @@ __all__ = ["CallStore", "StoredCall"]
 
 _CALLS = cast(Table, CallRecord.__table__)
 _EVENTS = cast(Table, CallEvent.__table__)
+
+# The webhook's hot path runs these on every step: built once, they keep their
+# compiled form and cache key instead of being constructed per request.
+_LOAD = select(
+    _CALLS.c.call_sid, _CALLS.c.state, _CALLS.c.step, _CALLS.c.last_twiml, _CALLS.c.status, _CALLS.c.caller
+).where(_CALLS.c.call_sid == bindparam("sid"))
+_ADVANCE = (
+    update(_CALLS)
+    .where(_CALLS.c.call_sid == bindparam("sid"), _CALLS.c.step == bindparam("expected"))
+    .values(
+        node=bindparam("new_node"),
+        state=bindparam("new_state"),
+        last_twiml=bindparam("new_twiml"),
+        step=bindparam("new_step"),
+        updated_at=bindparam("now"),
+    )
+)
+_ADD_EVENTS = insert(_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -40,10 +58,8 @@ class CallStore:
 
     def load(self, call_sid: str) -> StoredCall | None:
         """The stored call, or None if the store has never seen it."""
-        t = _CALLS.c
-        query = select(t.call_sid, t.state, t.step, t.last_twiml, t.status, t.caller).where(t.call_sid == call_sid)
         with self.db.connection() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_LOAD, {"sid": call_sid}).first()
         return None if row is None else StoredCall(*row)
 
     def begin(
@@ -102,18 +118,22 @@ class CallStore:
         events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
     ) -> bool:
         """Save the call's next state if nobody else has moved it since ``expected_step``."""
-        t = _CALLS.c
+        params = {
+            "sid": call_sid,
+            "expected": expected_step,
+            "new_node": node,
+            "new_state": state,
+            "new_twiml": twiml,
+            "new_step": expected_step + 1,
+            "now": now,
+        }
         with self.db.connection() as conn:
-            result = conn.execute(
-                update(_CALLS)
-                .where(t.call_sid == call_sid, t.step == expected_step)
-                .values(node=node, state=state, last_twiml=twiml, step=expected_step + 1, updated_at=now)
-            )
+            result = conn.execute(_ADVANCE, params)
             if result.rowcount != 1:
                 return False
             if events:
                 conn.execute(
-                    insert(_EVENTS),
+                    _ADD_EVENTS,
                     [
                         {
                             "call_sid": call_sid,

@@ -55,6 +55,11 @@ class Settings(BaseModel):
     agent_number: str | None = Field(default=None, description="The number <Dial> rings for the agent.")
     voices: dict[str, VoiceSetting] = Field(default_factory=lambda: dict(DEFAULT_VOICES))
     clock: dt.datetime | None = Field(default=None, description="A fixed time for tests and demos (ISO 8601).")
+    connection_override: str = Field(
+        default="",
+        pattern=r"^([a-z]{2}=[A-Za-z0-9,._-]+(&[a-z]{2}=[A-Za-z0-9,._-]+)*)?$",
+        description="Twilio connection overrides for every step URL, e.g. rc=2&rp=all (retries).",
+    )
     audio_dir: Path = Field(default=Path("audio"), description="Where rendered prompt audio lives.")
     audio_url: str = Field(default="/audio", description="URL prefix the audio files are served under.")
     log_level: str = "INFO"

@@ -325,3 +325,29 @@ def test_an_sqlite_folder_that_cannot_be_made_gives_an_apology(tmp_path: Path) -
     resp = app.test_client().post("/voice", data={"CallSid": "CA1", "From": "+86"})
     assert resp.status_code == 200 and b"<Hangup" in resp.data
     assert app.test_client().get("/healthz").status_code == 503
+
+
+def test_connection_overrides_ride_on_every_step_url(tmp_path: Path) -> None:
+    app = make_app(tmp_path, CONNECTION_OVERRIDE="rc=2&rp=all")
+    call = WebCall(app.test_client())
+    root = assert_valid_twiml(call.twiml)
+    gather, redirect = root.find("Gather"), root.find("Redirect")
+    assert gather is not None and gather.attrib["action"] == "/voice/step?s=1#rc=2&rp=all"
+    assert redirect is not None and redirect.text == "/voice/step?s=1&timeout=1#rc=2&rp=all"
+    call.press("4")  # the fragment never reaches the server; the step goes on
+    assert call.node == "ecard"
+
+
+def test_a_retried_step_after_a_lost_answer_is_answered_again_not_redone(app: Flask) -> None:
+    # What Twilio's retry (rc=...) meets when a worker died after committing but before answering.
+    client = app.test_client()
+    call = WebCall(client)
+    call.press("4")
+    committed = call.twiml
+    retry = client.post("/voice/step?s=1", data={"CallSid": call.sid, "Digits": "4"})
+    assert retry.data.decode() == committed and retry.headers["X-IVR-Node"] == "ecard"
+
+
+def test_bad_connection_override_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="IVR_CONNECTION_OVERRIDE"):
+        make_app(tmp_path, CONNECTION_OVERRIDE="rc=2#evil")

@@ -115,3 +115,23 @@ def test_signature_with_the_default_port_also_passes(tmp_path: Path) -> None:
     # Twilio may sign https://host:443/voice or https://host/voice; both are the same URL.
     app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://ivr.example.com")
     assert _behind_proxy(app, "https://ivr.example.com:443/voice", {}) == 200
+
+
+def test_a_signature_over_the_url_with_its_override_fragment_passes(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
+    client = app.test_client()
+    h = {"X-Twilio-Signature": sign("http://localhost/voice#rc=2&rp=all", FORM)}
+    assert client.post("/voice", data=FORM, headers=h).status_code == 200
+    h = {"X-Twilio-Signature": sign("http://localhost/voice#rc=9&rp=all", FORM)}
+    assert client.post("/voice", data=FORM, headers=h).status_code == 403
+
+
+def test_the_simulator_signs_and_follows_urls_with_overrides(tmp_path: Path) -> None:
+    from ivr.simulator.callers import parse_answers
+    from ivr.simulator.run import simulate
+
+    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
+    result = simulate(app, parse_answers("4 1 #"), auth_token=TOKEN)
+    assert result.exit_code == 0
+    nodes = [getattr(e, "node", None) for e in result.events if type(e).__name__ == "Request"]
+    assert nodes[:4] == ["main", "ecard", "ecard_download", "ecard"]

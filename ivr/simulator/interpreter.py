@@ -200,6 +200,8 @@ class Interpreter:
         }
 
     def _request(self, method: str, url: str, params: Mapping[str, str]) -> WebhookRequest:
+        # A fragment (Twilio's connection overrides, "#rc=2&rp=all") is never sent, nor signed.
+        url = urllib.parse.urldefrag(url).url
         request = WebhookRequest(method, url, params)
         if self.settings.auth_token:
             signature = sign(self.settings.auth_token, request)

@@ -99,7 +99,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.
     library = AudioLibrary(settings.audio_dir)
     files_for = library.files_for if len(library) else None
-    writer = TwimlWriter(settings.voices, files_for=files_for, audio_url=settings.audio_url)
+    writer = TwimlWriter(
+        settings.voices,
+        files_for=files_for,
+        audio_url=settings.audio_url,
+        connection_override=settings.connection_override,
+    )
     runner = CallRunner(engine, CallStore(db), registry, writer, settings)
 
     app = Flask(__name__)

@@ -39,8 +39,12 @@ class TwimlWriter:
         voices: Mapping[str, VoiceSetting] | None = None,
         files_for: FilesFor | None = None,
         audio_url: str = "/audio",
+        connection_override: str = "",
     ) -> None:
         self.voices = dict(voices or DEFAULT_VOICES)
+        # Appended to every step URL as a fragment, which Twilio reads and never sends:
+        # "rc=2&rp=all" makes it retry a step whose worker died, and the step number makes that safe.
+        self.fragment = f"#{connection_override}" if connection_override else ""
         self.files_for = files_for
         self.audio_url = audio_url.rstrip("/")
 
@@ -62,7 +66,7 @@ class TwimlWriter:
             elif isinstance(action, Gather):
                 gather = resp.gather(
                     input="dtmf",
-                    action=step_url(step_base, step),
+                    action=step_url(step_base, step) + self.fragment,
                     method="POST",
                     timeout=max(1, math.ceil(action.timeout)),
                     num_digits=action.max_digits,
@@ -71,21 +75,23 @@ class TwimlWriter:
                 )
                 for say in action.prompts:
                     self._speak(gather, say)
-                resp.redirect(step_url(step_base, step, timeout="1"), method="POST")
+                resp.redirect(step_url(step_base, step, timeout="1") + self.fragment, method="POST")
             elif isinstance(action, Transfer):
                 number = dial_to(action.to)
                 assert number is not None, "unreachable transfers are resolved before writing TwiML"
-                resp.dial(number, action=step_url(step_base, step), method="POST", timeout=action.timeout)
+                resp.dial(
+                    number, action=step_url(step_base, step) + self.fragment, method="POST", timeout=action.timeout
+                )
             elif isinstance(action, Record):
                 resp.record(
-                    action=step_url(step_base, step),
+                    action=step_url(step_base, step) + self.fragment,
                     method="POST",
                     max_length=action.max_seconds,
                     finish_on_key=action.finish_key or None,
                     play_beep=True,
                     timeout=5,
                 )
-                resp.redirect(step_url(step_base, step, empty="1"), method="POST")
+                resp.redirect(step_url(step_base, step, empty="1") + self.fragment, method="POST")
             elif isinstance(action, Hangup):
                 resp.hangup()
         return str(resp)

@@ -195,18 +195,22 @@ def run_fault(
 def _kill(args: argparse.Namespace, backend: str, tmp: Path) -> dict[str, Any]:
     rng = random.Random(3)
     with _store(args, backend, tmp / f"kill-{backend}") as store:
-        row, result = run_fault(
+        row, result = _run(
+            args,
             f"kill-{backend}",
             store,
             tmp,
-            callers=args.callers,
-            seconds=args.seconds,
-            workers=args.workers,
-            cards=args.cards,
             faults=lambda server: [(args.seconds * f, lambda: server.kill_worker(rng)) for f in (0.25, 0.5, 0.75)],
         )
         row["verification"] = verify(store.url, result.stats.confirmed).summary()
     return row
+
+
+def _run(args: argparse.Namespace, name: str, store: Store, tmp: Path, **options: Any) -> tuple[dict[str, Any], Any]:
+    """:func:`run_fault` with the load the command line asked for."""
+    return run_fault(
+        name, store, tmp, callers=args.callers, seconds=args.seconds, workers=args.workers, cards=args.cards, **options
+    )
 
 
 def _pg_restart(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -214,14 +218,11 @@ def _pg_restart(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         return {"fault": "pg-restart", "skipped": "pg_ctlcluster is not here"}
     try:
         with _store(args, "postgresql", tmp) as store:
-            row, result = run_fault(
+            row, result = _run(
+                args,
                 "pg-restart",
                 store,
                 tmp,
-                callers=args.callers,
-                seconds=args.seconds,
-                workers=args.workers,
-                cards=args.cards,
                 faults=lambda _server: [(args.seconds / 3, pg_restart)],
             )
             pg_start()
@@ -240,14 +241,11 @@ def _sqlite_full(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         return {"fault": "sqlite-full", "skipped": f"cannot mount a tmpfs: {exc}"}
     try:
         store = Store.sqlite(folder)
-        row, result = run_fault(
+        row, result = _run(
+            args,
             "sqlite-full",
             store,
             tmp,
-            callers=args.callers,
-            seconds=args.seconds,
-            workers=args.workers,
-            cards=args.cards,
             faults=lambda _server: [
                 (args.seconds / 3, lambda: fill(folder)),
                 (2 * args.seconds / 3, lambda: _remove(folder / "filler")),
@@ -277,14 +275,11 @@ def _sqlite_readonly(args: argparse.Namespace, tmp: Path, target: str) -> dict[s
         return f"{protected} writable again"
 
     try:
-        row, result = run_fault(
+        row, result = _run(
+            args,
             name,
             store,
             tmp,
-            callers=args.callers,
-            seconds=args.seconds,
-            workers=args.workers,
-            cards=args.cards,
             faults=lambda _server: [(args.seconds / 2, release)],
             before_start=protect,
         )

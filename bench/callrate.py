@@ -6,7 +6,7 @@ Usage::
 
 The project's own webhook app (``ivr.web.create_app``, SQLite in a temporary
 folder, every prompt a ``<Say>``) answers the project's simulator in this
-process (:func:`ivr.simulator.run.simulate` with its in-process
+process (:func:`ivr.simulator.app.simulate` with its in-process
 ``WsgiClient``, a scripted caller on a virtual clock and ``MuteSpeaker``):
 no network, no server, no speech.  The process is pinned to one CPU.
 
@@ -55,12 +55,13 @@ from bench.generate import CardPools, seed_cards  # noqa: E402
 from bench.load.callers import BROWSE_PATHS, DEFAULT_MIX, Plan, Planner, judge  # noqa: E402
 from bench.load.client import Answered, Stats  # noqa: E402
 from bench.load.server import AGENT_NUMBER, CLOCK, NOW  # noqa: E402
-from ivr.simulator.callers import ScriptedCaller  # noqa: E402
-from ivr.simulator.client import WebhookClient, WebhookRequest, WebhookResponse, WsgiClient  # noqa: E402
-from ivr.simulator.clock import VirtualClock  # noqa: E402
-from ivr.simulator.interpreter import CallSettings, Interpreter  # noqa: E402
-from ivr.simulator.run import INPROCESS_URL, project_app, seed_demo_data  # noqa: E402
-from ivr.simulator.speaker import MuteSpeaker  # noqa: E402
+from ivr.phone.callers import ScriptedCaller  # noqa: E402
+from ivr.phone.client import WebhookClient, WebhookRequest, WebhookResponse, WsgiClient  # noqa: E402
+from ivr.phone.clock import VirtualClock  # noqa: E402
+from ivr.phone.interpreter import CallSettings, Interpreter  # noqa: E402
+from ivr.phone.run import INPROCESS_URL  # noqa: E402
+from ivr.phone.speaker import MuteSpeaker  # noqa: E402
+from ivr.simulator.app import project_app, seed_demo_data  # noqa: E402
 from ivr.storage import cards as storage_cards  # noqa: E402
 
 __all__ = ["MIXES", "CallRate", "RecordingClient", "in_process_app", "measure", "profile_breakdown"]

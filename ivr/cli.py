@@ -26,6 +26,7 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Fail on warnings as well as on errors.")
 def validate(menus: tuple[Path, ...], as_json: bool, strict: bool) -> None:
     """Check menu files and report every problem with its location."""
+    from ivr.cli_common import echo_problems
     from ivr.menu.checks import check_menu
     from ivr.menu.loader import load_menu
     from ivr.services.registry import default_registry
@@ -42,12 +43,11 @@ def validate(menus: tuple[Path, ...], as_json: bool, strict: bool) -> None:
             problems = [p for p in check_menu(menu, default_registry()) if p.severity == "warning"]
             nodes = len(menu.nodes)
             failed = failed or (strict and bool(problems))
-        for p in problems:
-            if as_json:
+        if as_json:
+            for p in problems:
                 click.echo(json.dumps({"file": str(path), **p.__dict__}, ensure_ascii=False))
-            else:
-                click.echo(p.located(str(path)), err=p.severity == "error")
-        if not as_json:
+        else:
+            echo_problems(str(path), problems)
             errors = sum(p.severity == "error" for p in problems)
             warnings = len(problems) - errors
             if nodes is not None:
@@ -89,11 +89,13 @@ def schema(output: Path | None, check: bool) -> None:
 @click.option("--keys", default=None, help='Answers for each prompt, separated by spaces; "-" is silence.')
 def demo(menu: Path, keys: str | None) -> None:
     """Call the hotline through the simulator with the demo cardholders and print the call."""
-    from ivr.demo import DEMO_KEYS, run_demo
-    from ivr.simulator.run import TargetUnavailable
+    from ivr.cli_common import menu_refused
+    from ivr.simulator.app import TargetUnavailable
+    from ivr.simulator.demo import DEMO_KEYS, run_demo
 
     try:
-        code = run_demo(menu, shlex.split(keys) if keys is not None else DEMO_KEYS)
+        with menu_refused():
+            code = run_demo(menu, shlex.split(keys) if keys is not None else DEMO_KEYS)
     except TargetUnavailable as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -150,7 +150,7 @@ def test_the_demo_data_page_lists_every_demo_card() -> None:
 
 
 def test_the_demo_call_activates_a_card_and_reports_one_lost() -> None:
-    from ivr.demo import DEMO_KEYS, run_demo
+    from ivr.simulator.demo import DEMO_KEYS, run_demo
 
     out = io.StringIO()
     assert run_demo(MENU_PATH, DEMO_KEYS, console=Console(file=out, width=400, color_system=None)) == 0

@@ -19,10 +19,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.simulator import events as ev
-from ivr.simulator.callers import CallerHungUp
-from ivr.simulator.clock import RealClock
-from ivr.web.admin.phone import BrowserCaller, PhoneCall, SpeechCache, tts_language
+from ivr.phone import events as ev
+from ivr.phone.callers import CallerHungUp
+from ivr.phone.clock import RealClock
+from ivr.web.admin.webphone import BrowserCaller, PhoneCall, SpeechCache, tts_language
 from tests.test_admin import admin_app, logged_in, page_token
 
 WELCOME = "欢迎致电12333"

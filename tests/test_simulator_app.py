@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from ivr.cli import main
 from ivr.menu import load_menu
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answers
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.run import simulate
+from ivr.simulator.app import project_app
 from ivr.simulator.coverage import Coverage
-from ivr.simulator.run import project_app, simulate
 from ivr.simulator.scenarios import ScenarioError, check, load, run_one
 from tests.conftest import MENU_PATH
 
@@ -61,7 +62,7 @@ def test_cli_rejects_a_bad_answer_and_a_bad_menu_without_a_traceback(tmp_path: P
     broken = tmp_path / "broken.json"
     broken.write_text("{}", encoding="utf-8")
     bad_menu = CliRunner().invoke(main, ["simulate", str(broken), "--keys", "1", "--mute"])
-    assert bad_menu.exit_code == 1 and "cannot start the app" in bad_menu.output
+    assert bad_menu.exit_code == 2 and f"{broken}: error: $.start: required field is missing" in bad_menu.output
     assert "Traceback" not in bad_keys.output + bad_menu.output
 
 

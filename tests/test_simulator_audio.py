@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.cli import main
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answers
-from ivr.simulator.dtmf import decode, tone
-from ivr.simulator.recorder import read_wav, samples_to_wav
-from ivr.simulator.run import simulate
-from ivr.simulator.speaker import TtsSpeaker, Utterance, estimate_seconds
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.dtmf import decode, tone
+from ivr.phone.recorder import read_wav, samples_to_wav
+from ivr.phone.run import simulate
+from ivr.phone.speaker import TtsSpeaker, Utterance, estimate_seconds
 from tests.twiml_fixture_app import create_app, tone_wav
 
 

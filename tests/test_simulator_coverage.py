@@ -9,11 +9,12 @@ import pytest
 from rich.console import Console
 
 from ivr.menu import load_menu
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answers
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.run import simulate
+from ivr.simulator.app import project_app
 from ivr.simulator.coverage import Coverage, transitions
 from ivr.simulator.pytest_plugin import POSTGRES_ENV, postgres_schema
-from ivr.simulator.run import project_app, simulate
 from ivr.simulator.scenarios import ScenarioError, collect, load, run_all, run_one
 from tests.conftest import MENU_PATH
 

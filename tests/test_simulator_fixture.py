@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answers
-from ivr.simulator.interpreter import APPLICATION_ERROR, CallResult
-from ivr.simulator.run import simulate
-from ivr.simulator.speaker import estimate_seconds
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.interpreter import APPLICATION_ERROR, CallResult
+from ivr.phone.run import simulate
+from ivr.phone.speaker import estimate_seconds
 from tests.twiml_fixture_app import LONG_PROMPT, create_app
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answers
-from ivr.simulator.interpreter import APPLICATION_ERROR
-from ivr.simulator.run import simulate
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.interpreter import APPLICATION_ERROR
+from ivr.phone.run import simulate
 from tests.twiml_fixture_app import AUTH_TOKEN, serve
 
 ROOT = Path(__file__).resolve().parent.parent

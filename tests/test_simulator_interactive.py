@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.simulator.speaker import LiveSpeaker
+from ivr.phone.speaker import LiveSpeaker
 from tests.twiml_fixture_app import serve
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.simulator.twiml import Dial, Gather, Play, Record, Say, TwimlError, Unsupported, parse_twiml
+from ivr.phone.twiml import Dial, Gather, Play, Record, Say, TwimlError, Unsupported, parse_twiml
 from tests.twiml_fixture_app import BOMB
 
 

@@ -127,8 +127,8 @@ def test_a_signature_over_the_url_with_its_override_fragment_passes(tmp_path: Pa
 
 
 def test_the_simulator_signs_and_follows_urls_with_overrides(tmp_path: Path) -> None:
-    from ivr.simulator.callers import parse_answers
-    from ivr.simulator.run import simulate
+    from ivr.phone.callers import parse_answers
+    from ivr.phone.run import simulate
 
     app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
     result = simulate(app, parse_answers("4 1 #"), auth_token=TOKEN)

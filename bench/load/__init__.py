@@ -13,7 +13,7 @@ each place calls one after another until ``--seconds`` have passed; a call in
 progress at that moment hangs up before its next step.
 
 Each call is played by the project's own TwiML interpreter
-(:class:`ivr.simulator.interpreter.Interpreter`, with a scripted caller on a
+(:class:`ivr.phone.interpreter.Interpreter`, with a scripted caller on a
 virtual clock and no speech) through :class:`~bench.load.client.LoadClient`, a lean HTTP client
 that times every webhook and checks every TwiML answer against Twilio's XSD.
 Calls follow scripted paths of the 12333 menu (activation, loss report,

@@ -26,10 +26,10 @@ from bench.load.client import (
     TwimlChecker,
     percentile,
 )
-from ivr.simulator.callers import Answer, Keys, RecordAnswer, ScriptedCaller, Silence
-from ivr.simulator.clock import VirtualClock
-from ivr.simulator.interpreter import CallSettings, Interpreter
-from ivr.simulator.speaker import MuteSpeaker
+from ivr.phone.callers import Answer, Keys, RecordAnswer, ScriptedCaller, Silence
+from ivr.phone.clock import VirtualClock
+from ivr.phone.interpreter import CallSettings, Interpreter
+from ivr.phone.speaker import MuteSpeaker
 
 __all__ = [
     "BROWSE_PATHS",

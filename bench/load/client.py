@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.simulator.callers import CallerHungUp
-from ivr.simulator.client import TransportError, WebhookRequest, WebhookResponse
+from ivr.phone.callers import CallerHungUp
+from ivr.phone.client import TransportError, WebhookRequest, WebhookResponse
 from ivr.web.twiml import APOLOGIES
 
 __all__ = [
@@ -154,7 +154,7 @@ class Answered:
 
 
 class LoadClient:
-    """A :class:`~ivr.simulator.client.WebhookClient` for load: lean HTTP, timed, every answer checked.
+    """A :class:`~ivr.phone.client.WebhookClient` for load: lean HTTP, timed, every answer checked.
 
     - one ``http.client`` connection per request (gunicorn's sync workers close
       each connection anyway);

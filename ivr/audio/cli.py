@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ivr.errors import MenuError
-
 __all__ = ["render"]
 
 DEFAULT_MENU = "menus/12333.json"
@@ -68,7 +66,7 @@ def render(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ivr.audio.renderer import render as run_render
-    from ivr.menu.loader import load_menu
+    from ivr.cli_common import load_menu_or_exit
     from ivr.tts import TTSError, VoiceNotFound, default_rate
 
     err = Console(stderr=True)
@@ -88,14 +86,7 @@ def render(
         except ValueError:
             raise click.BadParameter(f"{item!r} is not LANG=WPM (words a minute)", param_hint="--rate") from None
 
-    loaded = []
-    for path in menus or (Path(DEFAULT_MENU),):
-        try:
-            loaded.append(load_menu(path))
-        except MenuError as exc:
-            for p in exc.problems:
-                click.echo(p.located(exc.source), err=True)
-            sys.exit(2)
+    loaded = [load_menu_or_exit(path) for path in menus or (Path(DEFAULT_MENU),)]
     # A rate out of range, given here or in the environment, is a configuration
     # error like a missing voice: say so before any work.
     for language in sorted({lang for menu in loaded for lang in menu.languages}):

@@ -11,16 +11,10 @@ from typing import Any
 
 import click
 
+from ivr.cli_common import MENU_REFUSED, echo_refusal, load_menu_or_exit
 from ivr.errors import MenuError
 
 __all__ = ["graph", "lint"]
-
-
-def _load(path: Path) -> Any:
-    """The menu at ``path``; MenuError (with every located problem) when it does not load."""
-    from ivr.menu.loader import load_menu
-
-    return load_menu(path)
 
 
 @click.command()
@@ -46,6 +40,7 @@ def lint(menus: tuple[Path, ...], as_json: bool, strict: bool, audio_dir: Path) 
     """
     from ivr.authoring.durations import PromptTimer
     from ivr.authoring.lint import lint_menu
+    from ivr.menu.loader import load_menu
 
     timer = PromptTimer(audio_dir)
     failed = broken = False
@@ -53,7 +48,7 @@ def lint(menus: tuple[Path, ...], as_json: bool, strict: bool, audio_dir: Path) 
     total_errors = total_warnings = 0
     for path in menus:
         try:
-            menu = _load(path)
+            menu = load_menu(path)
         except MenuError as exc:
             broken = True
             documents.append(
@@ -65,11 +60,7 @@ def lint(menus: tuple[Path, ...], as_json: bool, strict: bool, audio_dir: Path) 
                 }
             )
             if not as_json:
-                for p in exc.problems:
-                    click.echo(p.located(str(path)), err=True)
-                click.echo(
-                    f"{path}: does not load ({len(exc.problems)} problem(s)); run: ivr validate {path}", err=True
-                )
+                echo_refusal(exc)
             continue
         report = lint_menu(menu, timer=timer)
         total_errors += report.errors
@@ -90,7 +81,7 @@ def lint(menus: tuple[Path, ...], as_json: bool, strict: bool, audio_dir: Path) 
                 click.echo(f.line(str(path)), err=f.severity == "error")
             verdict = "clean" if not report.findings else f"{report.errors} error(s), {report.warnings} warning(s)"
             click.echo(f"{path}: {verdict}; {len(menu.nodes)} nodes; prompt durations {report.durations}")
-    code = 2 if broken else 1 if failed else 0
+    code = MENU_REFUSED if broken else 1 if failed else 0
     if as_json:
         findings = [f for doc in documents for f in doc["findings"]]
         summary = {"errors": total_errors, "warnings": total_warnings, "strict": strict, "exit": code}
@@ -150,13 +141,7 @@ def graph(menu_path: Path, output: Path, language: str | None, fmt: str | None, 
             f"cannot tell the format from {output.name!r}: name it .svg, .png, .mmd, .md or .dot, or give --format",
             param_hint="'-o'",
         )
-    try:
-        menu = _load(menu_path)
-    except MenuError as exc:
-        for p in exc.problems:
-            click.echo(p.located(str(menu_path)), err=True)
-        click.echo(f"{menu_path}: does not load; run: ivr validate {menu_path}", err=True)
-        sys.exit(2)
+    menu = load_menu_or_exit(menu_path)
     if language is not None and language not in menu.languages:
         raise click.BadParameter(
             f"{language!r} is not one of the menu's languages: {', '.join(menu.languages)}", param_hint="'--language'"

@@ -1,6 +1,7 @@
-"""The local voice simulator: a TwiML phone for testers (``ivr simulate``, ``ivr test``).
+"""The project's test kit: the hotline called through the TwiML phone (``ivr simulate``, ``ivr test``, ``ivr demo``).
 
-It plays Twilio's part in a call, through TwiML only: it posts the webhooks,
-interprets the TwiML that comes back, speaks the prompts and sends the caller's
-keys.  See :func:`ivr.simulator.run.simulate` for the one-call entry point.
+It sits above the web app and uses :mod:`ivr.phone`: the in-process app
+(:mod:`ivr.simulator.app`), demo data, YAML scenarios and their pytest plugin,
+flow coverage of the menu, and the demo call.  The phone itself knows nothing
+of this project.
 """

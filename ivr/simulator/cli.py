@@ -18,13 +18,15 @@ from typing import Any, Literal, TypeVar
 import click
 from rich.console import Console
 
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answers
-from ivr.simulator.client import DEFAULT_TIMEOUT
-from ivr.simulator.interpreter import DIAL_OUTCOMES
-from ivr.simulator.output import JsonLinesPrinter, TranscriptPrinter
-from ivr.simulator.run import TargetUnavailable, project_app, seed_demo_data, simulate
-from ivr.simulator.speaker import LiveSpeaker, MuteSpeaker, Speaker, TtsSpeaker
+from ivr.cli_common import load_menu_or_exit, menu_refused
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.client import DEFAULT_TIMEOUT
+from ivr.phone.interpreter import DIAL_OUTCOMES
+from ivr.phone.output import JsonLinesPrinter, TranscriptPrinter
+from ivr.phone.run import simulate
+from ivr.phone.speaker import LiveSpeaker, MuteSpeaker, Speaker, TtsSpeaker
+from ivr.simulator.app import TargetUnavailable, project_app, seed_demo_data
 
 __all__ = ["simulate_command", "test_command"]
 
@@ -138,7 +140,8 @@ def simulate_command(
             if clock:
                 config["CLOCK"] = clock
             try:
-                target = stack.enter_context(project_app(menu or DEFAULT_MENU, config))
+                with menu_refused():
+                    target = stack.enter_context(project_app(menu or DEFAULT_MENU, config))
             except TargetUnavailable as exc:
                 raise click.ClickException(str(exc)) from None
             if demo_data:
@@ -163,7 +166,7 @@ def _interactive(
     timeout: float,
     settings: dict[str, Any],
 ) -> Any:
-    from ivr.simulator.interactive import TerminalCaller
+    from ivr.phone.interactive import TerminalCaller
 
     console = Console(highlight=False, stderr=True)
 
@@ -205,6 +208,10 @@ def test_command(
             raise click.ClickException(str(exc)) from None
         if not scenarios:
             raise click.ClickException("no scenarios found in " + ", ".join(map(str, paths)))
+        if not url:
+            # A menu that cannot be loaded is refused before any call, as every command refuses it.
+            for path in sorted({s.menu or menu or DEFAULT_MENU for s in scenarios if not s.url}):
+                load_menu_or_exit(path)
         report = run_all(
             scenarios, url=url, auth_token=auth_token, timeout=timeout, clock=clock, menu=menu, console=console,
             verbose=verbose, coverage=show_coverage,

@@ -36,7 +36,7 @@ from ivr.menu.model import (
     TransferNode,
     VoicemailNode,
 )
-from ivr.simulator import events as ev
+from ivr.phone import events as ev
 
 __all__ = ["Coverage", "Transition", "transitions"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from ivr.simulator.output import describe
+from ivr.phone.output import describe
 from ivr.simulator.scenarios import Scenario, ScenarioError, ScenarioResult, load, run_one
 
 __all__ = ["POSTGRES_ENV", "ScenarioFile", "ScenarioItem", "postgres_schema"]

@@ -42,14 +42,17 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from ivr.simulator import events as ev
-from ivr.simulator.callers import parse_answer
-from ivr.simulator.client import DEFAULT_TIMEOUT
+from ivr.errors import MenuError
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answer
+from ivr.phone.client import DEFAULT_TIMEOUT
+from ivr.phone.interpreter import DIAL_OUTCOMES, CallResult
+from ivr.phone.output import describe
+from ivr.phone.run import simulate
+from ivr.phone.speaker import MuteSpeaker
+from ivr.simulator.app import TargetUnavailable, project_app, seed_demo_data
 from ivr.simulator.coverage import Coverage
-from ivr.simulator.interpreter import DIAL_OUTCOMES, CallResult
-from ivr.simulator.output import describe
-from ivr.simulator.run import TargetUnavailable, project_app, seed_demo_data, simulate
-from ivr.simulator.speaker import MuteSpeaker
+from ivr.web import app_state
 
 __all__ = ["Report", "Scenario", "ScenarioError", "ScenarioResult", "Step", "check", "collect", "run_all", "run_one"]
 
@@ -365,21 +368,6 @@ def _database(
         yield {"DATABASE_URL": f"sqlite:///{copy}"}, True
 
 
-def _drop_tables(app: Any, tables: Sequence[str]) -> None:
-    """Take ``tables`` out of the app's database, on a connection of their own (SQLite: no foreign keys)."""
-    from sqlalchemy import create_engine
-
-    db = app.extensions["ivr"].db
-    engine = create_engine(db.url)
-    try:
-        with engine.begin() as conn:
-            for table in tables:
-                cascade = "" if db.is_sqlite else " CASCADE"
-                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"{cascade}')
-    finally:
-        engine.dispose()
-
-
 def run_one(
     scenario: Scenario,
     *,
@@ -415,10 +403,12 @@ def run_one(
                 if scenario.seed and not seeded:
                     seed_demo_data(app)
                 if scenario.drop_tables:
-                    _drop_tables(app, scenario.drop_tables)
+                    app_state(app).drop_tables(scenario.drop_tables)
                 call = simulate(app, answers, speaker=MuteSpeaker(), **settings)
     except (TargetUnavailable, ScenarioError) as exc:
         return ScenarioResult(scenario, None, [str(exc)])
+    except MenuError as exc:
+        return ScenarioResult(scenario, None, [p.located(exc.source) for p in exc.problems])
     return ScenarioResult(scenario, call, check(scenario, call))
 
 

@@ -26,19 +26,37 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, CheckConstraint, Date, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from ivr.storage.base import Base
+
+if TYPE_CHECKING:
+    from ivr.storage.db import Database
 
 __all__ = [
     "CARD_KINDS",
     "CARD_STATUSES",
     "MAX_ATTEMPTS",
     "AuditEntry",
+    "CallsStored",
     "Card",
     "LossReport",
     "ReferenceCounter",
@@ -46,6 +64,7 @@ __all__ = [
     "Voicemail",
     "hash_pin",
     "mask_id_number",
+    "stored_by_calls",
     "verify_pin",
     "write_audit",
 ]
@@ -186,6 +205,28 @@ def mask_id_number(id_number: str | None) -> str:
     if len(id_number) < 10:
         return "*" * len(id_number)
     return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
+
+
+@dataclass(frozen=True)
+class CallsStored:
+    """What calls (not operators or the seed) have left in the card tables."""
+
+    references: tuple[str, ...]
+    """The loss reports' reference numbers, oldest first."""
+    audited: int
+    """Audited transaction attempts."""
+    voicemails: int
+
+
+def stored_by_calls(db: Database) -> CallsStored:
+    """What calls have stored: rows with a CallSid (the seed's and operators' carry none)."""
+    with db.session() as s:
+        references = s.scalars(
+            select(LossReport.reference).where(LossReport.call_sid != "").order_by(LossReport.id)
+        ).all()
+        audited = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.call_sid != ""))
+        voicemails = s.scalar(select(func.count()).select_from(Voicemail))
+    return CallsStored(tuple(references), int(audited or 0), int(voicemails or 0))
 
 
 def write_audit(

@@ -13,7 +13,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,17 @@ class Database:
             with self.engine.begin() as conn:
                 conn.execute(text("SELECT pg_advisory_xact_lock(123330001)"))
                 yield conn
+
+    def drop_tables(self, tables: Sequence[str]) -> None:
+        """Drop ``tables`` if they exist, on a connection of their own (tests of a missing table)."""
+        engine = create_engine(self.url)
+        try:
+            with engine.begin() as conn:
+                for table in tables:
+                    cascade = "" if self.is_sqlite else " CASCADE"
+                    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"{cascade}')
+        finally:
+            engine.dispose()
 
     def dispose(self) -> None:
         """Close this process's connections."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from ivr.web.logs import JsonFormatter, install_request_logging
 from ivr.web.metrics import install_metrics
 from ivr.web.twiml import TwimlWriter
 
-__all__ = ["IvrState", "create_app"]
+__all__ = ["IvrState", "app_state", "create_app"]
 
 log = logging.getLogger("ivr.web")
 
@@ -64,6 +64,26 @@ class IvrState:
                 log.error("database not ready: %s", exc)
                 return
             self.schema_ready = True
+
+    def seed_demo(self) -> None:
+        """Load the fictional demo cardholders (docs/demo-data.md) into this app's database."""
+        from ivr.storage.seed import seed_demo
+
+        seed_demo(self.db, self.settings.now())
+
+    def drop_tables(self, tables: Sequence[str]) -> None:
+        """Take ``tables`` out of this app's database (tests of a service whose tables are gone)."""
+        self.db.drop_tables(tables)
+
+    def close(self) -> None:
+        """Close this app's database connections (before a temporary SQLite file is removed)."""
+        self.db.dispose()
+
+
+def app_state(app: Flask) -> IvrState:
+    """The state :func:`create_app` keeps for ``app``: settings, database, engine, call runner."""
+    state: IvrState = app.extensions["ivr"]
+    return state
 
 
 def _configure_logging(level: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ivr.cli_common import refuse_menu
 from ivr.config import ConfigError
 from ivr.errors import MenuError
 
@@ -23,7 +24,7 @@ __all__ = ["serve"]
 @click.option("--debug", is_flag=True, help="Reload on code changes and show the debugger (never in production).")
 def serve(host: str, port: int, menu: Path | None, database_url: str | None, debug: bool) -> None:
     """Serve the hotline's webhooks with Flask's development server (use gunicorn in production)."""
-    from ivr.web import create_app
+    from ivr.web import app_state, create_app
 
     overrides: dict[str, object] = {}
     if menu is not None:
@@ -33,11 +34,9 @@ def serve(host: str, port: int, menu: Path | None, database_url: str | None, deb
     try:
         app = create_app(overrides)
     except MenuError as exc:
-        for p in exc.problems:
-            click.echo(p.located(exc.source), err=True)
-        sys.exit(1)
+        refuse_menu(exc)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"ivr: serving {app.extensions['ivr'].engine.menu.id} on http://{host}:{port}/voice", err=True)
+    click.echo(f"ivr: serving {app_state(app).engine.menu.id} on http://{host}:{port}/voice", err=True)
     app.run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ivr.authoring.findings import Finding
-from ivr.authoring.keys import clauses, key_mentions
 from ivr.authoring.rules.context import Choice, LintContext, p, short
 from ivr.menu.model import LanguageNode, MenuNode, Prompt, Text
+from ivr.phone.keys import clauses, key_mentions
 
 __all__ = ["global_keys_consistent", "key_first", "prompt_keys"]
 

@@ -21,14 +21,7 @@ import secrets
 
 from flask import Flask
 
-from ivr.web.admin import auth, phone_views, views  # noqa: F401 - importing them adds their routes to bp
-from ivr.web.admin.auth import LoginThrottle, password_tag
-from ivr.web.admin.blueprint import AdminState, bp
-from ivr.web.admin.diagram import DiagramCache
-from ivr.web.admin.phone import PhoneManager
-from ivr.web.admin.phone_speech import SpeechCache
-
-__all__ = ["bp", "init_app"]
+__all__ = ["init_app"]
 
 log = logging.getLogger("ivr.admin")
 
@@ -42,6 +35,15 @@ def init_app(app: Flask) -> None:
     if not settings.admin_password:
         log.info("admin dashboard off: IVR_ADMIN_PASSWORD is not set")
         return
+    # Imported only now: a webhook worker without the admin never loads the dashboard,
+    # the browser phone, the TwiML phone under it or the speech engine.
+    from ivr.web.admin import auth, views, webphone_views  # noqa: F401 - importing them adds their routes to bp
+    from ivr.web.admin.auth import LoginThrottle, password_tag
+    from ivr.web.admin.blueprint import AdminState, bp
+    from ivr.web.admin.diagram import DiagramCache
+    from ivr.web.admin.webphone import PhoneManager
+    from ivr.web.admin.webphone_speech import SpeechCache
+
     key = settings.secret_key
     if key is None:
         key = secrets.token_hex(32)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from ivr.web import IvrState
     from ivr.web.admin.auth import LoginThrottle
     from ivr.web.admin.diagram import DiagramCache
-    from ivr.web.admin.phone import PhoneManager
+    from ivr.web.admin.webphone import PhoneManager
 
 __all__ = ["AdminState", "admin_state", "bp", "ivr_state"]
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TextIO
 
-from ivr.simulator.callers import DTMF, CallerHungUp, InputKind, LiveCaller
-from ivr.simulator.clock import Clock, RealClock
+from ivr.phone.callers import DTMF, CallerHungUp, InputKind, LiveCaller
+from ivr.phone.clock import Clock, RealClock
 
 __all__ = ["TerminalCaller"]
 

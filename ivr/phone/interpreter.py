@@ -7,10 +7,10 @@ fall-through, Dial and Record actions, the application-error announcement, a
 guard against redirect loops, the status callback.
 
 Everything it does goes to the timeline as events; everything it needs from
-the outside comes in as an adapter: a :class:`~ivr.simulator.client.WebhookClient`,
-a :class:`~ivr.simulator.callers.Caller` (which owns the clock), a
-:class:`~ivr.simulator.speaker.Speaker` and, optionally, a
-:class:`~ivr.simulator.recorder.CallRecorder`.
+the outside comes in as an adapter: a :class:`~ivr.phone.client.WebhookClient`,
+a :class:`~ivr.phone.callers.Caller` (which owns the clock), a
+:class:`~ivr.phone.speaker.Speaker` and, optionally, a
+:class:`~ivr.phone.recorder.CallRecorder`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ivr.simulator import events as ev
-from ivr.simulator import twiml
-from ivr.simulator.callers import Caller, CallerHungUp
-from ivr.simulator.client import TransportError, WebhookClient, WebhookRequest, sign
-from ivr.simulator.dtmf import KEY_GAP, TONE_SECONDS, tone
-from ivr.simulator.recorder import AudioError, CallRecorder, beep, read_wav
-from ivr.simulator.speaker import Speaker
+from ivr.phone import NODE_HEADER, PATH_HEADER, twiml
+from ivr.phone import events as ev
+from ivr.phone.callers import Caller, CallerHungUp
+from ivr.phone.client import TransportError, WebhookClient, WebhookRequest, sign
+from ivr.phone.dtmf import KEY_GAP, TONE_SECONDS, tone
+from ivr.phone.recorder import AudioError, CallRecorder, beep, read_wav
+from ivr.phone.speaker import Speaker
 
 __all__ = ["APPLICATION_ERROR", "CallResult", "CallSettings", "Interpreter"]
 
@@ -216,8 +216,8 @@ class Interpreter:
             self._emit(ev.Request(method=method, url=url, status=None, params=params))
             raise AppFailure(str(exc)) from None
         self._status = "in-progress"  # after the first answer, Twilio reports the call as in progress
-        node = response.header("X-IVR-Node")
-        path = tuple(n.strip() for n in (response.header("X-IVR-Path") or "").split(",") if n.strip())
+        node = response.header(NODE_HEADER)
+        path = tuple(n.strip() for n in (response.header(PATH_HEADER) or "").split(",") if n.strip())
         self._emit(ev.Request(method=method, url=url, status=response.status, node=node, path=path, params=params))
         if not 200 <= response.status < 300:
             raise AppFailure(f"HTTP {response.status} from {method} {url}", response.status)

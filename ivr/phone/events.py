@@ -56,8 +56,8 @@ class CallEvent(_Base):
 class Request(_Base):
     """A webhook request and its HTTP status (``None``: no answer).
 
-    ``node`` is the app's X-IVR-Node (where the call waits); ``path`` its
-    X-IVR-Path (every node the call entered in this step, in order; empty when
+    ``node`` is the app's optional X-IVR-Node hint (where the call waits); ``path`` its
+    optional X-IVR-Path hint (every place the call entered in this step, in order; empty when
     the app sent none, as on a replayed answer).
     """
 

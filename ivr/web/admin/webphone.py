@@ -1,11 +1,11 @@
 """The browser phone's calls: simulated calls to this app, with a person in a browser as the caller.
 
-A call is the terminal simulator's call (:func:`ivr.simulator.run.simulate`:
+A call is the terminal simulator's call (:func:`ivr.phone.run.simulate`:
 the same TwiML interpreter, on the real clock), run in a background thread
 against this very app in-process (WSGI, no network).  The caller is a
 :class:`BrowserCaller`: its keys come over HTTP into a queue.  What the
 interpreter does goes, as the simulator's JSON events, into the call's log,
-which the page polls.  The prompts' audio is in :mod:`ivr.web.admin.phone_speech`.
+which the page polls.  The prompts' audio is in :mod:`ivr.web.admin.webphone_speech`.
 
 Calls live in this process's memory (at most :attr:`PhoneManager.max_calls`
 at once; one the page stops polling hangs up after ``idle_timeout``).  Under
@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 from wsgiref.types import WSGIApplication
 
-from ivr.simulator import events as ev
-from ivr.simulator.callers import DTMF, CallerHungUp, InputKind, LiveCaller
-from ivr.simulator.client import WsgiClient
-from ivr.simulator.clock import Clock, RealClock
-from ivr.web.admin.phone_speech import PhoneSpeaker, SpeechCache, SpeechUnavailable, tts_language, valid_language
+from ivr.phone import events as ev
+from ivr.phone.callers import DTMF, CallerHungUp, InputKind, LiveCaller
+from ivr.phone.client import WsgiClient
+from ivr.phone.clock import Clock, RealClock
+from ivr.web.admin.webphone_speech import PhoneSpeaker, SpeechCache, SpeechUnavailable, tts_language, valid_language
 
 __all__ = [
     "DTMF",
@@ -66,7 +66,7 @@ class PhoneBusy(Exception):
 class BrowserCaller(LiveCaller):
     """A person at the browser phone: keys arrive from HTTP requests through a thread-safe queue.
 
-    A :class:`~ivr.simulator.callers.LiveCaller`, as the terminal caller is:
+    A :class:`~ivr.phone.callers.LiveCaller`, as the terminal caller is:
     keys act at once and timeouts are real; keys pressed while nothing listens
     (during a message, a transfer) are dropped, as on a phone line, and the
     page is told.  The call hangs up when the page says so, or when
@@ -329,7 +329,7 @@ class PhoneManager:
 
     def _run(self, call: PhoneCall) -> None:
         # Imported here: the simulator is only needed once someone places a call.
-        from ivr.simulator.run import simulate
+        from ivr.phone.run import simulate
 
         reason = "error"
         try:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ivr.simulator.recorder import AudioError, read_wav, samples_to_wav
+from ivr.phone.recorder import AudioError, read_wav, samples_to_wav
 
 __all__ = ["LiveSpeaker", "MuteSpeaker", "Speaker", "TtsSpeaker", "Utterance", "estimate_seconds"]
 

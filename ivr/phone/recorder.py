@@ -17,7 +17,7 @@ import wave
 from array import array
 from pathlib import Path
 
-from ivr.simulator.dtmf import SAMPLE_RATE, tone
+from ivr.phone.dtmf import SAMPLE_RATE, tone
 
 __all__ = ["AudioError", "CallRecorder", "beep", "read_wav", "samples_to_wav", "write_wav"]
 

@@ -16,7 +16,7 @@ A scripted answer is one of:
 
 A person on the line is a :class:`LiveCaller`: keys act at once, timeouts are
 real.  Where the keys come from is its subclasses' business (a terminal in
-:mod:`ivr.simulator.interactive`, HTTP requests in the admin's browser phone).
+:mod:`ivr.phone.interactive`, HTTP requests in the admin's browser phone).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ivr.simulator.clock import Clock
+from ivr.phone.clock import Clock
 
 __all__ = [
     "DTMF",

@@ -8,8 +8,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from ivr.simulator import events as ev
-from ivr.simulator.events import to_json
+from ivr.phone import events as ev
+from ivr.phone.events import to_json
 
 __all__ = ["JsonLinesPrinter", "TranscriptPrinter", "describe"]
 

@@ -11,19 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
 
-from flask import Flask
 from rich.console import Console
-from sqlalchemy import func, select
 
+from ivr.phone.callers import parse_answers
+from ivr.phone.output import TranscriptPrinter
+from ivr.phone.run import simulate
+from ivr.phone.speaker import MuteSpeaker
 from ivr.services.calendar import BEIJING
-from ivr.simulator.callers import parse_answers
-from ivr.simulator.output import TranscriptPrinter
-from ivr.simulator.run import project_app, seed_demo_data, simulate
-from ivr.simulator.speaker import MuteSpeaker
-from ivr.storage.cards import AuditEntry, LossReport, Voicemail
+from ivr.simulator.app import project_app, seed_demo_data
+from ivr.storage.cards import stored_by_calls
 from ivr.storage.seed import demo_card
+from ivr.web import app_state
 
 __all__ = ["DEMO_CLOCK", "DEMO_KEYS", "run_demo"]
 
@@ -55,14 +54,9 @@ def run_demo(menu_path: Path, keys: Sequence[str], console: Console | None = Non
         result = simulate(
             app, parse_answers(" ".join(keys)), speaker=MuteSpeaker(), on_event=TranscriptPrinter(console)
         )
-        db = cast(Flask, app).extensions["ivr"].db  # project_app yields the Flask app, typed as any WSGI app
-        with db.session() as s:
-            # Only what this call did: the seed's own rows carry no CallSid.
-            references = s.scalars(select(LossReport.reference).where(LossReport.call_sid != "")).all()
-            audited = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.call_sid != ""))
-            voicemails = s.scalar(select(func.count()).select_from(Voicemail))
-    stored = f"{audited} audited transaction(s), {voicemails} voicemail(s)"
-    if references:
-        stored += ", loss report " + ", ".join(references)
+        done = stored_by_calls(app_state(app).db)
+    stored = f"{done.audited} audited transaction(s), {done.voicemails} voicemail(s)"
+    if done.references:
+        stored += ", loss report " + ", ".join(done.references)
     console.print(f"[bold]This call stored:[/bold] {stored}.")
     return result.exit_code

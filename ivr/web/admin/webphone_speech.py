@@ -3,7 +3,7 @@
 :class:`SpeechCache` keeps the synthesised prompts (the page fetches them from
 the phone's ``tts`` endpoint); :class:`PhoneSpeaker` gives a call's interpreter
 each prompt's real length from it, since the browser, not the server, plays
-the sound.  The calls themselves are in :mod:`ivr.web.admin.phone`.
+the sound.  The calls themselves are in :mod:`ivr.web.admin.webphone`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ivr.simulator.speaker import Utterance, estimate_seconds
+from ivr.phone.speaker import Utterance, estimate_seconds
 
 __all__ = [
     "PhoneSpeaker",

@@ -16,11 +16,11 @@ from __future__ import annotations
 from flask import Response, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ivr.simulator.callers import DTMF
+from ivr.phone.callers import DTMF
 from ivr.web.admin.auth import session_uid
 from ivr.web.admin.blueprint import admin_state, bp
-from ivr.web.admin.phone import PhoneBusy, PhoneCall
-from ivr.web.admin.phone_speech import SpeechCache, SpeechUnavailable, valid_language
+from ivr.web.admin.webphone import PhoneBusy, PhoneCall
+from ivr.web.admin.webphone_speech import SpeechCache, SpeechUnavailable, valid_language
 
 __all__: list[str] = []
 

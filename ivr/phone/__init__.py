@@ -1,0 +1,24 @@
+"""A generic TwiML phone: Twilio's side of a call, for any TwiML app.
+
+It posts the webhooks, parses each TwiML answer into typed verbs, plays them
+with Twilio's rules, speaks the prompts and sends the caller's keys; every
+step goes to a typed event timeline.  It imports nothing from ``ivr`` but
+:mod:`ivr.tts` (speech) and :mod:`ivr.errors`, so it works against any app,
+in-process over WSGI or over HTTP.  :func:`ivr.phone.run.simulate` places one
+call.
+
+Optional hints an app may send with each TwiML answer (the phone reads them
+when present and works without them):
+
+- ``X-IVR-Node``: the app's name for where the call now waits;
+- ``X-IVR-Path``: the comma-separated names of every place the call entered
+  while the app built this answer, in order.
+
+They reach the timeline as :attr:`ivr.phone.events.Request.node` and
+:attr:`~ivr.phone.events.Request.path`, which flow coverage is built on.
+"""
+
+NODE_HEADER = "X-IVR-Node"
+"""Optional response header: where the call waits, in the app's own words."""
+PATH_HEADER = "X-IVR-Path"
+"""Optional response header: the places the call entered in this answer, comma-separated."""

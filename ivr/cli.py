@@ -9,9 +9,8 @@ from pathlib import Path
 
 import click
 
+from ivr.config import DEFAULT_MENU
 from ivr.errors import MenuError
-
-DEFAULT_MENU = "menus/12333.json"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

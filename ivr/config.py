@@ -12,11 +12,34 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
-__all__ = ["DEFAULT_VOICES", "ConfigError", "Settings", "VoiceSetting"]
+__all__ = [
+    "DEFAULT_MENU",
+    "DEFAULT_VOICES",
+    "MAX_TTS_RATE",
+    "MIN_TTS_RATE",
+    "ConfigError",
+    "Settings",
+    "VoiceSetting",
+    "env_name",
+]
+
+DEFAULT_MENU = Path("menus/12333.json")
+"""The hotline's menu: what every command serves, simulates or renders unless told otherwise."""
+
+MIN_TTS_RATE, MAX_TTS_RATE = 80, 450
+"""The speaking rates an operator may set, in words a minute: the range :mod:`ivr.tts` accepts.
+
+Repeated here (tests/test_config.py checks they agree) rather than imported,
+so that reading the settings never loads the speech engine's modules.
+"""
+
+_TTS_VOICE_PREFIX = "IVR_TTS_VOICE_"
+_TTS_RATE_PREFIX = "IVR_TTS_RATE_"
 
 
 class ConfigError(Exception):
@@ -37,32 +60,110 @@ DEFAULT_VOICES: dict[str, VoiceSetting] = {
 }
 
 
+def _language_suffix(language: str) -> str:
+    return language.replace("-", "_").upper()
+
+
+def _language_tag(raw: str) -> str:
+    """``raw`` (``ZH_CN``, ``zh-cn``...) cased as a BCP 47 tag: ``zh-CN``, ``zh-Hant-TW``."""
+    parts = [p for p in raw.strip().replace("_", "-").split("-") if p]
+    if not parts:
+        return ""
+    tag = [parts[0].lower()]
+    for part in parts[1:]:
+        if (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
+            tag.append(part.upper())  # a region: CN, US, 419
+        elif len(part) == 4 and part.isalpha():
+            tag.append(part.title())  # a script: Hant
+        else:
+            tag.append(part.lower())
+    return "-".join(tag)
+
+
+def env_name(*loc: str | int) -> str:
+    """The environment variable for the setting at ``loc``: ``IVR_TTS_RATE_ZH_CN`` for ``("tts_rates", "zh-CN")``."""
+    name = str(loc[0]) if loc else ""
+    if name == "twilio_auth_token":
+        return "TWILIO_AUTH_TOKEN"
+    if name in ("tts_voices", "tts_rates") and len(loc) > 1:
+        prefix = _TTS_VOICE_PREFIX if name == "tts_voices" else _TTS_RATE_PREFIX
+        return prefix + _language_suffix(str(loc[1]))
+    return "IVR_" + ".".join(str(p) for p in loc).upper()
+
+
+def _speaking_rate(value: object) -> int:
+    # str() first, so that 265.7 is refused rather than truncated; a bool is not a number here.
+    try:
+        rate = int(str(value).strip()) if not isinstance(value, bool) else 0
+    except ValueError:
+        rate = 0
+    if not MIN_TTS_RATE <= rate <= MAX_TTS_RATE:
+        raise PydanticCustomError(
+            "speaking_rate",
+            "{value} is not a speaking rate: give words a minute, {low} to {high}",
+            {"value": repr(value), "low": MIN_TTS_RATE, "high": MAX_TTS_RATE},
+        )
+    return rate
+
+
+SpeakingRate = Annotated[int, BeforeValidator(_speaking_rate)]
+
+
 class Settings(BaseModel):
-    """Everything an operator can set.  Field names are the env names without ``IVR_``."""
+    """Everything an operator can set.
+
+    Field names are the env names without ``IVR_`` (see :func:`env_name`);
+    the mappings come one variable per language: ``IVR_SAY_VOICE_ZH_CN`` into
+    ``voices``, ``IVR_TTS_VOICE_ZH_CN`` into ``tts_voices``,
+    ``IVR_TTS_RATE_ZH_CN`` into ``tts_rates``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    menu: Path = Field(default=Path("menus/12333.json"), description="The menu file to serve.")
+    menu: Path = Field(default=DEFAULT_MENU, description="The menu file to serve (and `ivr render`'s default).")
     database_url: str = Field(default="sqlite:///ivr.db", description="SQLAlchemy URL of the shared store.")
     public_url: str | None = Field(
         default=None, description="The public base URL Twilio calls, e.g. https://ivr.example.com."
     )
     twilio_auth_token: str | None = Field(default=None, description="Validates X-Twilio-Signature when set.")
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "production"] = Field(
+        default="development", description="production refuses to start without TWILIO_AUTH_TOKEN."
+    )
     insecure: bool = Field(default=False, description="Allow production without an auth token.")
     trusted_proxies: int = Field(default=0, ge=0, le=5, description="How many proxies' X-Forwarded-* headers to trust.")
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=10 * 1024 * 1024, description="The largest request body accepted (413 above)."
+    )
     agent_number: str | None = Field(default=None, description="The number <Dial> rings for the agent.")
-    voices: dict[str, VoiceSetting] = Field(default_factory=lambda: dict(DEFAULT_VOICES))
+    voices: dict[str, VoiceSetting] = Field(
+        default_factory=lambda: dict(DEFAULT_VOICES),
+        description="Twilio's <Say> language and voice per menu language "
+        "(IVR_SAY_LANGUAGE_ZH_CN, IVR_SAY_VOICE_ZH_CN...).",
+    )
     clock: dt.datetime | None = Field(default=None, description="A fixed time for tests and demos (ISO 8601).")
     connection_override: str = Field(
         default="",
         pattern=r"^([a-z]{2}=[A-Za-z0-9,._-]+(&[a-z]{2}=[A-Za-z0-9,._-]+)*)?$",
         description="Twilio connection overrides for every step URL, e.g. rc=2&rp=all (retries).",
     )
-    audio_dir: Path = Field(default=Path("audio"), description="Where rendered prompt audio lives.")
+    audio_dir: Path = Field(
+        default=Path("audio"), description="Where rendered prompt audio lives (and `ivr render` writes it)."
+    )
     audio_url: str = Field(default="/audio", description="URL prefix the audio files are served under.")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="The log level; logs are JSON lines.")
+    debug: bool = Field(
+        default=False, description="Show tracebacks of unexpected errors instead of one line (the simulator)."
+    )
+    tts_voices: dict[str, str] = Field(
+        default_factory=dict,
+        description="The local speech engine's voice per language (IVR_TTS_VOICE_ZH_CN...); "
+        "unset: the platform's (espeak-ng: cmn, en-us).",
+    )
+    tts_rates: dict[str, SpeakingRate] = Field(
+        default_factory=dict,
+        description=f"The local speech engine's speaking rate per language in words a minute, "
+        f"{MIN_TTS_RATE} to {MAX_TTS_RATE} (IVR_TTS_RATE_ZH_CN...); unset: calibrated for the platform's voice.",
+    )
     admin_password: str | None = Field(
         default=None,
         repr=False,
@@ -73,6 +174,35 @@ class Settings(BaseModel):
         repr=False,
         description="Signs the admin session cookie; unset: a random key per process (logins do not survive restarts).",
     )
+
+    admin_login_delay: float = Field(
+        default=0.5, ge=0.0, le=10.0, description="Seconds a wrong admin password waits before it is answered."
+    )
+    admin_phone_speech: bool = Field(
+        default=True, description="Whether the admin's browser phone synthesises its prompts (else text only)."
+    )
+    admin_phone_max_calls: int = Field(
+        default=8, ge=1, le=100, description="How many browser phone calls may be open at once."
+    )
+    admin_phone_idle_timeout: float = Field(
+        default=120.0,
+        gt=0.0,
+        le=3600.0,
+        description="Seconds a browser phone call goes on after its page stops polling it, then it hangs up.",
+    )
+
+    @field_validator("tts_voices", "tts_rates", mode="before")
+    @classmethod
+    def _language_keys(cls, v: Any) -> Any:
+        # IVR_TTS_RATE_ZH_CN and a file's "zh-cn" both mean zh-CN, the tag menus use; empty values mean unset.
+        if not isinstance(v, Mapping):
+            return v
+        return {_language_tag(str(k)): val for k, val in v.items() if str(val).strip() and _language_tag(str(k))}
+
+    @field_validator("tts_voices")
+    @classmethod
+    def _stripped(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k: val.strip() for k, val in v.items()}
 
     @field_validator("admin_password", "secret_key")
     @classmethod
@@ -132,11 +262,17 @@ class Settings(BaseModel):
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"IVR_CONFIG={config_file}: not valid TOML: {exc}") from None
         for name in cls.model_fields:
-            key = "TWILIO_AUTH_TOKEN" if name == "twilio_auth_token" else f"IVR_{name.upper()}"
-            if key in env and name != "voices":
+            key = env_name(name)
+            # Mappings come one variable per language (below), never as one variable.
+            if key in env and name not in ("voices", "tts_voices", "tts_rates"):
                 values[name] = env[key]
+        for mapping, prefix in (("tts_voices", _TTS_VOICE_PREFIX), ("tts_rates", _TTS_RATE_PREFIX)):
+            # Every language's variable, not only the menus' languages: settings do not know the menus.
+            found = {key[len(prefix) :]: value for key, value in env.items() if key.startswith(prefix)}
+            if found:
+                values[mapping] = {**dict(values.get(mapping) or {}), **found}
         for lang, default in DEFAULT_VOICES.items():
-            suffix = lang.replace("-", "_").upper()
+            suffix = _language_suffix(lang)
             language = env.get(f"IVR_SAY_LANGUAGE_{suffix}")
             voice = env.get(f"IVR_SAY_VOICE_{suffix}")
             if language or voice:
@@ -148,9 +284,5 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            lines = []
-            for e in exc.errors(include_url=False):
-                name = ".".join(str(p) for p in e["loc"])
-                env_name = "TWILIO_AUTH_TOKEN" if name == "twilio_auth_token" else f"IVR_{name.upper()}"
-                lines.append(f"{env_name}: {e['msg']}")
+            lines = [f"{env_name(*e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
             raise ConfigError("bad configuration: " + "; ".join(lines)) from None

@@ -185,16 +185,17 @@ def test_the_engine_version_is_part_of_the_address(menu: Menu) -> None:
 
 
 def test_the_rate_is_part_of_the_address(menu: Menu, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IVR_TTS_RATE_ZH_CN", raising=False)
-    monkeypatch.delenv("IVR_TTS_RATE_EN_US", raising=False)
+    # The environment is the settings' business: a plan takes only the rates it is given.
+    monkeypatch.setenv("IVR_TTS_RATE_EN_US", "170")
     default = plan([menu], lambda language: "cmn", "engine 1")
     rates = {(lang, tts.default_rate(lang)) for lang in menu.languages}
     assert {(j.language, j.rate) for j in default.values()} == rates
     faster = plan([menu], lambda language: "cmn", "engine 1", rate_for=lambda language: 300)
     assert len(faster) == len(default) and not set(faster) & set(default)
     # Only the language whose rate changed is renamed.
-    monkeypatch.setenv("IVR_TTS_RATE_EN_US", "170")
-    english_only = plan([menu], lambda language: "cmn", "engine 1")
+    english_only = plan(
+        [menu], lambda language: "cmn", "engine 1", rate_for=lambda language: tts.default_rate(language, {"en-US": 170})
+    )
     kept = set(english_only) & set(default)
     assert kept and all(default[name].language == "zh-CN" for name in kept)
     assert all(j.rate == 170 for j in english_only.values() if j.language == "en-US")
@@ -308,7 +309,7 @@ def test_the_cli_takes_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         (["--rate", "zh-CN=fast"], None, "'zh-CN=fast' is not LANG=WPM"),
         (["--rate", "265"], None, "'265' is not LANG=WPM"),
         (["--rate", "zh-CN=1000"], None, "the rate for zh-CN is 1000, not a speaking rate"),
-        ([], "quick", "IVR_TTS_RATE_EN_US is 'quick', not a speaking rate"),
+        ([], "quick", "IVR_TTS_RATE_EN_US: 'quick' is not a speaking rate: give words a minute, 80 to 450"),
     ],
 )
 def test_the_cli_rejects_a_bad_rate_before_any_work(
@@ -321,6 +322,64 @@ def test_the_cli_rejects_a_bad_rate_before_any_work(
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_renders_with_the_settings_voices_rates_and_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = FakeBackend(lambda text, n: speechlike(text, "en-US" if text.isascii() else "zh-CN"))
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: Synthesizer(backend, **config))
+    env = {"IVR_TTS_RATE_ZH_CN": "240", "IVR_TTS_VOICE_ZH_CN": "yue", "IVR_AUDIO_DIR": str(tmp_path / "served")}
+    result = CliRunner().invoke(main, ["render", "-q"], env=env)
+    assert result.exit_code == 0, result.output
+    entries = Manifest.load(tmp_path / "served").files.values()
+    assert {(e.language, e.voice, e.rate) for e in entries} == {
+        ("zh-CN", "yue", 240),
+        ("en-US", tts.default_voice("en-US"), tts.default_rate("en-US")),
+    }
+
+
+def test_the_webhook_plays_what_render_made_from_the_same_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xml.etree import ElementTree
+
+    from ivr.web import app_state, create_app
+
+    backend = FakeBackend(lambda text, n: speechlike(text, "en-US" if text.isascii() else "zh-CN"))
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: Synthesizer(backend, **config))
+    out = tmp_path / "served"
+    monkeypatch.setenv("IVR_AUDIO_DIR", str(out))
+    monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", "240")
+    assert CliRunner().invoke(main, ["render", "-q"]).exit_code == 0
+    files = Manifest.load(out).files
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.db'}", "LOG_LEVEL": "WARNING"})
+    try:
+        resp = app.test_client().post("/voice", data={"CallSid": "CA" + "1" * 32, "From": "+8613800138000"})
+        assert resp.status_code == 200
+        plays = [(p.text or "").rsplit("/", 1)[-1] for p in ElementTree.fromstring(resp.data).iter("Play")]
+    finally:
+        app_state(app).close()
+    assert plays and all(name in files for name in plays), plays
+    assert any(files[name].language == "zh-CN" for name in plays)
+    assert all(files[name].rate == 240 for name in plays if files[name].language == "zh-CN")
+    # Settings that no longer match the files: they still play, and the library says why they are stale.
+    assert AudioLibrary(out, rates={"zh-CN": 240}, voices={"en-US": tts.default_voice("en-US")}).mismatches == []
+    stale = AudioLibrary(out, rates={"zh-CN": 250}, voices={"en-US": "en-gb"})
+    assert stale.mismatches == [
+        "en-US files were rendered by voice en-us, not en-gb",
+        "zh-CN files were rendered at 240 words a minute, not 250",
+    ]
+    assert len(stale) == len(AudioLibrary(out))
+
+
+def test_the_cli_reports_bad_settings_without_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render_module, "Synthesizer", lambda **config: pytest.fail("nothing should start"))
+    result = CliRunner().invoke(
+        main, ["render", "--out", str(tmp_path / "out"), "-q"], env={"IVR_TRUSTED_PROXIES": "x"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "IVR_TRUSTED_PROXIES" in result.output and "Traceback" not in result.output
 
 
 def test_the_cli_rejects_a_bad_menu(tmp_path: Path) -> None:

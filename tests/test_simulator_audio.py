@@ -86,7 +86,7 @@ def test_prompt_length_comes_from_the_synthesised_audio(monkeypatch: pytest.Monk
     from ivr import tts
 
     two_and_a_half = samples_to_wav(array("h", bytes(2 * 20000)))
-    monkeypatch.setattr(tts, "synthesize", lambda text, language, voice=None: two_and_a_half)
+    monkeypatch.setattr(tts, "synthesize", lambda text, language, voice=None, *, rate=None: two_and_a_half)
     result = simulate(create_app(), parse_answers("-"), url="http://localhost/gather/finish", speaker=TtsSpeaker())
     say = next(e for e in result.events if isinstance(e, ev.SayEvent))
     no_input = next(e for e in result.events if isinstance(e, ev.NoInput))
@@ -97,7 +97,7 @@ def test_prompt_length_comes_from_the_synthesised_audio(monkeypatch: pytest.Monk
 def test_tts_failure_falls_back_to_timed_silence_and_says_so_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from ivr import tts
 
-    def broken(text: str, language: str, voice: Any = None) -> bytes:
+    def broken(text: str, language: str, voice: Any = None, *, rate: Any = None) -> bytes:
         raise tts.TTSError("espeak produced no file")
 
     monkeypatch.setattr(tts, "synthesize", broken)
@@ -107,3 +107,24 @@ def test_tts_failure_falls_back_to_timed_silence_and_says_so_once(monkeypatch: p
     say = next(e for e in result.events if isinstance(e, ev.SayEvent))
     assert say.seconds == estimate_seconds(say.text)
     assert result.exit_code == 0
+
+
+def test_the_speaker_speaks_with_the_voices_and_rates_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr import tts
+
+    asked: list[tuple[str, str, str | None, int | None]] = []
+    half = samples_to_wav(array("h", bytes(2 * 4000)))
+
+    def record(text: str, language: str, voice: str | None = None, *, rate: int | None = None) -> bytes:
+        asked.append((text, language, voice, rate))
+        return half
+
+    monkeypatch.setattr(tts, "synthesize", record)
+    monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", "300")  # the speaker reads no environment: the simulator passes settings
+    speaker = TtsSpeaker({"zh-CN": "yue"}, {"zh-CN": 240})
+    speaker.render("您好", "cmn-CN", "Polly.Zhiyu")  # Twilio's names mean nothing to the local engine
+    speaker.render("Hello", "en-US", None)
+    assert asked == [
+        ("您好", "zh-CN", "yue", 240),
+        ("Hello", "en-US", tts.default_voice("en-US"), tts.default_rate("en-US")),
+    ]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from ivr import tts
+from ivr.config import ConfigError, Settings
 from ivr.tts import Pyttsx3Backend, Synthesizer, TTSError, Voice, VoiceNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,57 +168,73 @@ def test_audio_problems_names_each_fault() -> None:
 # -- voices -------------------------------------------------------------------
 
 
-def test_default_voices_come_from_mapping_then_environment_then_platform(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IVR_TTS_VOICE_ZH_CN", raising=False)
-    monkeypatch.delenv("IVR_TTS_VOICE_EN_US", raising=False)
+def test_default_voices_come_from_the_mapping_then_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ivr.tts reads no environment: the variable only counts once ivr.config has read it into a mapping.
+    monkeypatch.setenv("IVR_TTS_VOICE_ZH_CN", "yue")
     if sys.platform.startswith("linux"):
         assert tts.default_voice("zh-CN") == "cmn"
         assert tts.default_voice("en-US") == "en-us"
         assert tts.default_voice("zh-TW") == "cmn"
         assert tts.default_voice("fr-FR") == "fr-fr"
-    monkeypatch.setenv("IVR_TTS_VOICE_ZH_CN", "yue")
-    assert tts.default_voice("zh-CN") == "yue"
     assert tts.default_voice("zh-CN", {"zh-CN": "cmn-latn-pinyin"}) == "cmn-latn-pinyin"
+    assert tts.default_voice("en-US", {"zh-CN": "yue"}) == tts.default_voice("en-US")
     assert Synthesizer(FakeBackend(), voice_config={"en-US": "en-gb"}).voice_name("en-US") == "en-gb"
+    configured = Settings.load(environ={"IVR_TTS_VOICE_ZH_CN": "yue"}).tts_voices
+    assert configured == {"zh-CN": "yue"} and tts.default_voice("zh-CN", configured) == "yue"
 
 
-def test_rates_come_from_mapping_then_environment_then_platform(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IVR_TTS_RATE_ZH_CN", raising=False)
-    monkeypatch.delenv("IVR_TTS_RATE_EN_US", raising=False)
+def test_rates_come_from_the_mapping_then_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", "230")
+    monkeypatch.setenv("IVR_TTS_RATE_EN_US", "fast")  # not even read, so not an error here
     if sys.platform.startswith("linux"):
         # Calibrated for espeak-ng's cmn and en-us (see ivr/tts/voice.py).
         assert tts.default_rate("zh-CN") == 265
         assert tts.default_rate("en-US") == 150
         assert tts.default_rate("zh-TW") == 265
         assert tts.default_rate("fr-FR") == 200  # pyttsx3's own default
-    monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", " 230 ")
-    assert tts.default_rate("zh-CN") == 230
     assert tts.default_rate("zh-CN", {"zh-CN": 300}) == 300
     assert tts.default_rate("en-US", {"zh-CN": 300}) == tts.default_rate("en-US")
     assert Synthesizer(FakeBackend(), rate_config={"en-US": 170}).rate_for("en-US") == 170
+    configured = Settings.load(environ={"IVR_TTS_RATE_ZH_CN": " 230 "}).tts_rates
+    assert configured == {"zh-CN": 230} and tts.default_rate("zh-CN", configured) == 230
+
+
+def test_ivr_tts_reads_no_environment() -> None:
+    sources = sorted((ROOT / "ivr" / "tts").glob("*.py"))
+    assert sources
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        assert "os.environ" not in text and "getenv" not in text, path
 
 
 @pytest.mark.parametrize("bad", ["fast", "250.5", "0", "1000", "-200"])
-def test_a_bad_rate_is_a_clear_error(bad: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", bad)
-    with pytest.raises(TTSError, match=rf"IVR_TTS_RATE_ZH_CN is '{bad}', not a speaking rate.*80 to 450"):
-        tts.default_rate("zh-CN")
+def test_a_bad_rate_is_a_clear_error(bad: str) -> None:
+    with pytest.raises(ConfigError, match=rf"IVR_TTS_RATE_ZH_CN: '{bad}' is not a speaking rate.*80 to 450"):
+        Settings.load(environ={"IVR_TTS_RATE_ZH_CN": bad})
     backend = FakeBackend()
-    with pytest.raises(TTSError, match="not a speaking rate"):
-        Synthesizer(backend).synthesize("你好", "zh-CN")
+    with pytest.raises(TTSError, match=rf"the rate for zh-CN is '{bad}', not a speaking rate.*80 to 450"):
+        Synthesizer(backend, rate_config={"zh-CN": bad}).synthesize("你好", "zh-CN")  # type: ignore[dict-item]
     assert backend.calls == {}
     with pytest.raises(TTSError, match="the rate for en-US is 20, not a speaking rate"):
         tts.default_rate("en-US", {"en-US": 20})
 
 
+def test_the_settings_and_the_engine_accept_the_same_rates() -> None:
+    from ivr.config import MAX_TTS_RATE, MIN_TTS_RATE
+    from ivr.tts.voice import MAX_RATE, MIN_RATE
+
+    assert (MIN_TTS_RATE, MAX_TTS_RATE) == (MIN_RATE, MAX_RATE)
+
+
 def test_the_rate_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IVR_TTS_RATE_EN_US", "180")
+    monkeypatch.setenv("IVR_TTS_RATE_EN_US", "300")  # ignored: only the configuration counts
     backend = FakeBackend(lambda text, n: speechlike(text, "en-US"))
-    synth = Synthesizer(backend, rate_config={"zh-CN": 240})
+    synth = Synthesizer(backend, rate_config={"zh-CN": 240, "en-US": 180})
     synth.synthesize("你好", "zh-CN")
     synth.synthesize("Hello", "en-US")
     synth.synthesize("Goodbye", "en-US", rate=120)
-    assert backend.rates == {"你好": 240, "Hello": 180, "Goodbye": 120}
+    Synthesizer(backend).synthesize("Welcome", "en-US")
+    assert backend.rates == {"你好": 240, "Hello": 180, "Goodbye": 120, "Welcome": tts.default_rate("en-US")}
 
 
 def test_voice_names_match_the_engines_ids_and_names() -> None:

@@ -8,14 +8,23 @@
 - :class:`AudioLibrary` answers, during a call, which files speak a
   :class:`~ivr.engine.Say` (or None: speak it live).
 
-Speech comes from :mod:`ivr.tts`.
+Speech comes from :mod:`ivr.tts`.  The renderer (:func:`render` and its
+types) is imported on first use, so that the web app, which only reads
+manifests, never loads the speech engine's modules.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ivr.audio.clips import clip_ids, clip_texts
 from ivr.audio.library import AudioLibrary
 from ivr.audio.manifest import MANIFEST, Entry, Manifest
 from ivr.audio.plan import Job, plan
-from ivr.audio.renderer import Failure, RenderReport, default_workers, render
+
+if TYPE_CHECKING:
+    from ivr.audio.renderer import Failure, RenderReport, default_workers, render
 
 __all__ = [
     "MANIFEST",
@@ -31,3 +40,14 @@ __all__ = [
     "plan",
     "render",
 ]
+
+_RENDERER = ("Failure", "RenderReport", "default_workers", "render")
+
+
+def __getattr__(name: str) -> Any:
+    """The renderer's names, imported when first asked for."""
+    if name not in _RENDERER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module("ivr.audio.renderer"), name)
+    globals()[name] = value
+    return value

@@ -9,8 +9,6 @@ import click
 
 __all__ = ["render"]
 
-DEFAULT_MENU = "menus/12333.json"
-
 
 def _preview(text: str, limit: int = 48) -> str:
     text = " ".join(text.split())
@@ -22,17 +20,16 @@ def _preview(text: str, limit: int = 48) -> str:
 @click.option(
     "--out",
     "out",
-    default="audio",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="The audio directory: files, and manifest.json listing them.",
+    help="The audio directory: files, and manifest.json listing them (default: $IVR_AUDIO_DIR, else audio).",
 )
 @click.option(
     "--voice",
     "voices",
     multiple=True,
     metavar="LANG=VOICE",
-    help="The voice for a language, e.g. zh-CN=cmn (default: $IVR_TTS_VOICE_ZH_CN..., then the platform's).",
+    help="The voice for a language, e.g. zh-CN=cmn (default: $IVR_TTS_VOICE_ZH_CN..., else the platform's).",
 )
 @click.option(
     "--rate",
@@ -40,26 +37,28 @@ def _preview(text: str, limit: int = 48) -> str:
     multiple=True,
     metavar="LANG=WPM",
     help="The speaking rate for a language in words a minute, e.g. zh-CN=265 "
-    "(default: $IVR_TTS_RATE_ZH_CN..., then the rate calibrated for the platform's voice).",
+    "(default: $IVR_TTS_RATE_ZH_CN..., else the rate calibrated for the platform's voice).",
 )
 @click.option("--workers", type=click.IntRange(1, 16), default=None, help="Engines to run in parallel.")
 @click.option("--verify", is_flag=True, help="Also decode and check every file already rendered.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def render(
     menus: tuple[Path, ...],
-    out: Path,
+    out: Path | None,
     voices: tuple[str, ...],
     rates: tuple[str, ...],
     workers: int | None,
     verify: bool,
     quiet: bool,
 ) -> None:
-    """Render every prompt of MENUS (default menus/12333.json) to 8 kHz WAV files.
+    """Render every prompt of MENUS (default: $IVR_MENU, else menus/12333.json) to 8 kHz WAV files.
 
     Renders what changed since the last run (a new voice or speaking rate
     renders again), checks every new file, and deletes files no prompt needs
-    any more.  Exit status: 0 when every prompt is rendered, 1 when some could
-    not be, 2 for a missing voice, a bad rate or a bad menu.
+    any more.  Voices, rates, the menu and the directory come from the same
+    settings the web app reads, so that it finds what was rendered; options
+    override them.  Exit status: 0 when every prompt is rendered, 1 when some
+    could not be, 2 for a missing voice, a bad rate, bad settings or a bad menu.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -67,16 +66,23 @@ def render(
 
     from ivr.audio.renderer import render as run_render
     from ivr.cli_common import load_menu_or_exit
+    from ivr.config import ConfigError, Settings
     from ivr.tts import TTSError, VoiceNotFound, default_rate
 
     err = Console(stderr=True)
-    config: dict[str, str] = {}
+    try:
+        settings = Settings.load()
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    # The options win over the settings, language by language.
+    config: dict[str, str] = dict(settings.tts_voices)
     for item in voices:
         language, sep, voice = item.partition("=")
         if not sep or not language.strip() or not voice.strip():
             raise click.BadParameter(f"{item!r} is not LANG=VOICE", param_hint="--voice")
         config[language.strip()] = voice.strip()
-    rate_config: dict[str, int] = {}
+    rate_config: dict[str, int] = dict(settings.tts_rates)
     for item in rates:
         language, sep, wpm = item.partition("=")
         try:
@@ -86,9 +92,10 @@ def render(
         except ValueError:
             raise click.BadParameter(f"{item!r} is not LANG=WPM (words a minute)", param_hint="--rate") from None
 
-    loaded = [load_menu_or_exit(path) for path in menus or (Path(DEFAULT_MENU),)]
-    # A rate out of range, given here or in the environment, is a configuration
-    # error like a missing voice: say so before any work.
+    out = out if out is not None else settings.audio_dir
+    loaded = [load_menu_or_exit(path) for path in menus or (settings.menu,)]
+    # A rate out of range given here is a configuration error like a missing
+    # voice (the settings' own rates were checked as they were read): say so before any work.
     for language in sorted({lang for menu in loaded for lang in menu.languages}):
         try:
             default_rate(language, rate_config)

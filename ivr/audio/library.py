@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from ivr.audio.clips import clip_ids
-from ivr.audio.manifest import Manifest
+from ivr.audio.manifest import Entry, Manifest
 from ivr.engine import Say, SayAs, Words
 
 __all__ = ["AudioLibrary"]
@@ -24,9 +25,16 @@ class AudioLibrary:
     that is a dictionary lookup (or, the first time a prompt's words are seen,
     a short search, remembered).  A directory with no manifest, or a damaged
     one, is an empty library: every prompt is then spoken live.
+
+    ``voices`` and ``rates`` are the configured ones (``Settings.tts_voices``
+    and ``tts_rates``, which ``ivr render`` renders with): files rendered with
+    another voice or rate still play, but :attr:`mismatches` says so, and a
+    warning is logged, so that the operator knows to render again.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, voices: Mapping[str, str] | None = None, rates: Mapping[str, int] | None = None
+    ) -> None:
         self.root = Path(path)
         self.problem: str | None = None
         """Why the manifest could not be read, if it could not."""
@@ -38,9 +46,11 @@ class AudioLibrary:
             manifest = Manifest()
         self._prompts: dict[str, dict[str, str]] = {}
         self._clips: dict[tuple[str, str], str] = {}
+        present: list[Entry] = []
         for name, entry in manifest.files.items():
             if not (self.root / name).is_file():
                 continue
+            present.append(entry)
             if entry.kind == "prompt":
                 self._prompts.setdefault(entry.language, {})[entry.text] = name
             else:
@@ -50,6 +60,10 @@ class AudioLibrary:
         self._by_length = {language: sorted(texts, key=len, reverse=True) for language, texts in self._prompts.items()}
         self._memo: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._lock = threading.Lock()
+        self.mismatches = _mismatches(present, voices or {}, rates or {})
+        """How the files differ from the configured voices and rates (empty when they agree)."""
+        for mismatch in self.mismatches:
+            log.warning("audio library %s: %s; they play until `ivr render` is run again", self.root, mismatch)
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._prompts.values()) + len(set(self._clips.values()))
@@ -127,3 +141,21 @@ class AudioLibrary:
                 if not text[i].isalnum():
                     cover[i] = cover[i + 1]
         return cover[0]
+
+
+def _mismatches(entries: list[Entry], voices: Mapping[str, str], rates: Mapping[str, int]) -> list[str]:
+    # Only configured languages are compared: the platform's defaults are ivr.tts's,
+    # which the web app does not load (and files from before rates were recorded have none).
+    found: list[str] = []
+    for language in sorted({e.language for e in entries}):
+        mine = [e for e in entries if e.language == language]
+        if language in voices:
+            other = sorted({e.voice for e in mine if e.voice != voices[language]})
+            if other:
+                found.append(f"{language} files were rendered by voice {', '.join(other)}, not {voices[language]}")
+        if language in rates:
+            other_rates = sorted({e.rate for e in mine if e.rate is not None and e.rate != rates[language]})
+            if other_rates:
+                said = ", ".join(map(str, other_rates))
+                found.append(f"{language} files were rendered at {said} words a minute, not {rates[language]}")
+    return found

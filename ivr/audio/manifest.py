@@ -9,6 +9,7 @@ exactly when its audio would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,14 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ivr.tts import content_key
-
-__all__ = ["MANIFEST", "Entry", "Manifest", "file_name", "is_rendered_name"]
+__all__ = ["MANIFEST", "Entry", "Manifest", "content_key", "file_name", "is_rendered_name"]
 
 MANIFEST = "manifest.json"
 FORMAT = 1
 
 _NAME = re.compile(r"^[A-Za-z0-9-]{1,40}-[0-9a-f]{16}\.wav$")
+
+
+def content_key(*parts: str) -> str:
+    """A short stable hash of ``parts``, for content-addressed file names."""
+    # Here rather than in ivr.tts: the web app reads manifests and never loads the speech engine.
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
 
 
 def file_name(kind: str, text: str, language: str, voice: str, engine: str, rate: int | None = None) -> str:

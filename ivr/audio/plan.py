@@ -13,7 +13,6 @@ from ivr.audio.manifest import file_name
 from ivr.engine import SayAs, Words
 from ivr.engine.speech import render as render_say
 from ivr.menu.model import TEMPLATE_FIELD, Menu, Text
-from ivr.tts import default_rate
 
 __all__ = ["Job", "is_speakable", "plan"]
 
@@ -83,17 +82,23 @@ def plan(
     engine: str,
     families: Mapping[str, Sequence[str]] | None = None,
     *,
-    rate_for: Callable[[str], int] = default_rate,
+    rate_for: Callable[[str], int] | None = None,
 ) -> dict[str, Job]:
     """Every file the menus need, by file name.
 
     ``voice_for(language)`` names the voice configured for a language and
-    ``rate_for(language)`` its speaking rate (default: the rate the
-    environment or the platform configures, as a :class:`~ivr.tts.Synthesizer`
-    without a ``rate_config`` uses); ``engine`` is the engine's version.  All
-    three are part of each file's name.  Clip families are those the menus'
-    variables use, unless ``families`` (language -> families) says otherwise.
+    ``rate_for(language)`` its speaking rate (the renderer passes its
+    synthesizer's :meth:`~ivr.tts.Synthesizer.rate_for`, which knows the
+    configured rates; None: the platform's, as :func:`ivr.tts.default_rate`
+    gives them); ``engine`` is the engine's version.  All three are part of
+    each file's name.  Clip families are those the menus' variables use,
+    unless ``families`` (language -> families) says otherwise.
     """
+    if rate_for is None:
+        # Imported only now: the web app imports ivr.audio, and never the speech engine.
+        from ivr.tts import default_rate
+
+        rate_for = default_rate
     jobs: dict[str, Job] = {}
 
     def add(kind: Literal["prompt", "clip"], language: str, text: str, clip: str | None = None) -> None:

@@ -8,9 +8,10 @@ the clock, so a Gather's timeout starts when its prompts really end.
 
 * :class:`MuteSpeaker`: no speech at all; lengths are estimated.  For CI.
 * :class:`TtsSpeaker`: speech synthesised with ``ivr.tts`` (pyttsx3, checked and
-  retried there), for the call recording and for real prompt lengths.  When TTS
-  is not available it falls back to silence of the estimated length, and says
-  so once.
+  retried there), for the call recording and for real prompt lengths, with the
+  voices and speaking rates it is given (the simulator passes the settings').
+  When TTS is not available it falls back to silence of the estimated length,
+  and says so once.
 * :class:`LiveSpeaker`: a TtsSpeaker that also plays the audio aloud, and stops
   when a key interrupts the prompt.  Without an audio output it shows text only,
   and says so once.
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -105,7 +107,10 @@ class MuteSpeaker:
 class TtsSpeaker:
     """Synthesises prompts with ``ivr.tts``; silence of the estimated length if that fails."""
 
-    def __init__(self) -> None:
+    def __init__(self, voices: Mapping[str, str] | None = None, rates: Mapping[str, int] | None = None) -> None:
+        """``voices`` and ``rates`` (words a minute) by language; languages left out get the platform's."""
+        self.voices = dict(voices or {})
+        self.rates = dict(rates or {})
         self._cache: dict[tuple[str, str], Utterance] = {}
         self._pending: list[str] = []
         self._warned = False
@@ -123,7 +128,9 @@ class TtsSpeaker:
             # Imported late: ivr.tts and its speech engine are optional for everything else.
             from ivr import tts
 
-            data = tts.synthesize(text, _tts_language(language))
+            lang = _tts_language(language)
+            voice = tts.default_voice(lang, self.voices)
+            data = tts.synthesize(text, lang, voice, rate=tts.default_rate(lang, self.rates))
             audio = read_wav(data)
         except ImportError:
             return self._fallback(text, "speech synthesis (ivr.tts) is not available")
@@ -171,8 +178,9 @@ def _audio_player() -> tuple[list[str] | None, str]:
 class LiveSpeaker(TtsSpeaker):
     """Speaks prompts aloud through the system's audio player; a key press stops them."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, voices: Mapping[str, str] | None = None, rates: Mapping[str, int] | None = None) -> None:
+        """``voices`` and ``rates`` as for :class:`TtsSpeaker`."""
+        super().__init__(voices, rates)
         try:
             self._player, why = _audio_player()
         except OSError as exc:

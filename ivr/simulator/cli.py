@@ -8,7 +8,6 @@ used a verb the simulator does not play.  No traceback reaches the user.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,6 +18,7 @@ import click
 from rich.console import Console
 
 from ivr.cli_common import load_menu_or_exit, menu_refused
+from ivr.config import DEFAULT_MENU, ConfigError, Settings
 from ivr.phone import events as ev
 from ivr.phone.callers import parse_answers
 from ivr.phone.client import DEFAULT_TIMEOUT
@@ -30,8 +30,15 @@ from ivr.simulator.app import TargetUnavailable, project_app, seed_demo_data
 
 __all__ = ["simulate_command", "test_command"]
 
-DEFAULT_MENU = Path("menus/12333.json")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _debug() -> bool:
+    """Whether the settings ask for tracebacks (``IVR_DEBUG``)."""
+    try:
+        return Settings.load().debug
+    except ConfigError:
+        return False  # the one line is the safe answer to settings that cannot be read
 
 
 @contextmanager
@@ -42,7 +49,8 @@ def _no_traceback() -> Iterator[None]:
     except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if os.environ.get("IVR_DEBUG"):
+        # The settings are read only now, while handling the error: a bad one cannot break a call that works.
+        if _debug():
             raise
         click.echo(f"simulator error (a bug; IVR_DEBUG=1 shows details): {type(exc).__name__}: {exc}", err=True)
         sys.exit(70)
@@ -147,7 +155,10 @@ def simulate_command(
             if demo_data:
                 seed_demo_data(target)
         if answers is not None:
-            speaker: Speaker = MuteSpeaker() if mute else TtsSpeaker()
+            speaker: Speaker = MuteSpeaker()
+            if not mute:
+                speech = _speech_settings(target)
+                speaker = TtsSpeaker(speech.tts_voices, speech.tts_rates)
             result = simulate(
                 target, answers, speaker=speaker, record=record, on_event=printer, method=method, timeout=timeout,
                 **settings,
@@ -155,6 +166,20 @@ def simulate_command(
         else:
             result = _interactive(target, mute, record, printer, method, timeout, settings)
     sys.exit(result.exit_code)
+
+
+def _speech_settings(target: Any) -> Settings:
+    """The settings the local speech engine speaks with: the in-process app's, else the environment's."""
+    from flask import Flask
+
+    from ivr.web import app_state
+
+    if isinstance(target, Flask):
+        return app_state(target).settings
+    try:
+        return Settings.load()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _interactive(
@@ -173,7 +198,10 @@ def _interactive(
     def notify(message: str) -> None:
         console.print(f"[dim]{message}[/dim]")
 
-    speaker: Speaker = MuteSpeaker() if mute else LiveSpeaker()
+    speaker: Speaker = MuteSpeaker()
+    if not mute:
+        speech = _speech_settings(target)
+        speaker = LiveSpeaker(speech.tts_voices, speech.tts_rates)
     with TerminalCaller(notify=notify) as caller:
         return simulate(
             target, caller=caller, speaker=speaker, record=record, on_event=printer, method=method, timeout=timeout,

@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from ivr.config import DEFAULT_MENU
 from ivr.errors import MenuError
 from ivr.phone import events as ev
 from ivr.phone.callers import parse_answer
@@ -56,7 +57,6 @@ from ivr.web import app_state
 
 __all__ = ["Report", "Scenario", "ScenarioError", "ScenarioResult", "Step", "check", "collect", "run_all", "run_one"]
 
-DEFAULT_MENU = Path("menus/12333.json")
 ENDINGS = ("hangup", "transfer", "voicemail", "caller_hangup", "reject", "error", "unsupported")
 _SCENARIO_KEYS = {"name", "menu", "url", "clock", "dial", "seed", "config", "drop_tables", "steps", "end"}
 _STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}

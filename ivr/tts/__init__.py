@@ -30,6 +30,11 @@ Each language is spoken at its own rate (:func:`default_rate`): pyttsx3's
 single default of 200 words a minute is slow for espeak-ng's Mandarin and
 fast for its English.
 
+Nothing here reads the environment.  Voices and rates other than the
+platform's are passed in by the callers (``ivr render``, the simulator's
+speakers, the admin's browser phone), which take them from
+:class:`ivr.config.Settings`.
+
 The modules
 -----------
 - :mod:`ivr.tts.wav`: decoding, resampling, trimming and checking audio;
@@ -50,7 +55,6 @@ from ivr.tts.synth import Synthesizer, synthesize, voices
 from ivr.tts.voice import (
     Voice,
     VoiceNotFound,
-    content_key,
     default_rate,
     default_voice,
     engine_version,
@@ -77,7 +81,6 @@ __all__ = [
     "Voice",
     "VoiceNotFound",
     "audio_problems",
-    "content_key",
     "default_rate",
     "default_voice",
     "engine_version",

@@ -31,8 +31,8 @@ class Synthesizer:
 
     One synthesizer is for one thread at a time; use one per worker thread.
     ``voice_config`` maps languages to voice names and ``rate_config``
-    languages to speaking rates in words a minute; both override the
-    environment (see :func:`~ivr.tts.default_voice` and
+    languages to speaking rates in words a minute; languages they leave out
+    get the platform's defaults (see :func:`~ivr.tts.default_voice` and
     :func:`~ivr.tts.default_rate`).
     """
 
@@ -137,17 +137,18 @@ def _shared() -> Synthesizer:
         return _default
 
 
-def synthesize(text: str, language: str, voice: str | None = None) -> bytes:
+def synthesize(text: str, language: str, voice: str | None = None, *, rate: int | None = None) -> bytes:
     """``text`` in ``language`` as verified WAV bytes: 8 kHz, mono, 16-bit PCM.
 
-    ``voice`` overrides the configured voice (see :func:`~ivr.tts.default_voice`);
-    the rate is the configured one (see :func:`~ivr.tts.default_rate`).
+    ``voice`` and ``rate`` (words a minute) default to the platform's for the
+    language (see :func:`~ivr.tts.default_voice` and
+    :func:`~ivr.tts.default_rate`); callers with a configuration pass theirs.
     Raises :class:`VoiceNotFound` when that voice is not on this machine and
     :class:`TTSError` when the engine fails even after retries.  Thread-safe.
     """
     synth = _shared()
     with _use_lock:
-        return synth.synthesize(text, language, voice)
+        return synth.synthesize(text, language, voice, rate=rate)
 
 
 def voices() -> list[Voice]:

@@ -1,17 +1,17 @@
 """Which voice speaks a language, how fast, and which engine: configuration and cache identity.
 
 Both the voice and the speaking rate come, per language, from a mapping the
-caller passes, else the environment, else the platform's defaults.  None of
-this starts the engine: it only names things.
+caller passes, else the platform's defaults.  Nothing here reads the
+environment: the commands and the web app take the mappings from
+:class:`ivr.config.Settings` (``IVR_TTS_VOICE_ZH_CN``, ``IVR_TTS_RATE_ZH_CN``...)
+and pass them in.  None of this starts the engine: it only names things.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import importlib.metadata
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +26,10 @@ __all__ = [
     "PYTTSX3_RATE",
     "Voice",
     "VoiceNotFound",
-    "content_key",
     "default_rate",
     "default_voice",
     "driver_name",
     "engine_version",
-    "rate_env_name",
     "voice_env_name",
 ]
 
@@ -71,8 +69,8 @@ _DEFAULT_RATES: dict[str, dict[str, int]] = {
     # engine's "words a minute" are not the same speed in every voice.  265
     # and 150 are the rates closest to the estimate.  (English at 150 is 2.78
     # words a second while speaking, pauses of 80 ms or more left out.)
-    # Re-measure when the voice or the engine changes, and set IVR_TTS_RATE_*
-    # for another voice.
+    # Re-measure when the voice or the engine changes; another voice needs its
+    # rate configured (IVR_TTS_RATE_*, read by ivr.config).
     "espeak": {"zh-CN": 265, "en-US": 150},
 }
 
@@ -128,18 +126,13 @@ class VoiceNotFound(TTSError):
         )
 
 
-def _language_suffix(language: str) -> str:
-    return language.upper().replace("-", "_")
-
-
 def voice_env_name(language: str) -> str:
-    """The environment variable naming the voice for ``language``: ``IVR_TTS_VOICE_ZH_CN`` for zh-CN."""
-    return "IVR_TTS_VOICE_" + _language_suffix(language)
+    """The setting that names the voice for ``language``, ``IVR_TTS_VOICE_ZH_CN`` for zh-CN: for messages only.
 
-
-def rate_env_name(language: str) -> str:
-    """The environment variable giving the speaking rate for ``language``: ``IVR_TTS_RATE_ZH_CN`` for zh-CN."""
-    return "IVR_TTS_RATE_" + _language_suffix(language)
+    The variable is read by :mod:`ivr.config`, never here; a missing voice's
+    message names it so that the operator knows what to change.
+    """
+    return "IVR_TTS_VOICE_" + language.upper().replace("-", "_")
 
 
 def driver_name() -> str:
@@ -165,23 +158,20 @@ def _platform_default(defaults: Mapping[str, str | int], language: str) -> str |
 def default_voice(language: str, config: Mapping[str, str] | None = None) -> str:
     """The voice configured for ``language``.
 
-    In order: ``config[language]``, the environment (``IVR_TTS_VOICE_ZH_CN``
-    for zh-CN, ``IVR_TTS_VOICE_EN_US`` for en-US...), then the platform's
-    default: espeak-ng's ``cmn`` and ``en-us`` on Linux, SAPI's Huihui and Zira
-    on Windows, Ting-Ting and Samantha on macOS.
+    ``config[language]`` (the caller's configuration, e.g.
+    ``Settings.tts_voices``), else the platform's default: espeak-ng's ``cmn``
+    and ``en-us`` on Linux, SAPI's Huihui and Zira on Windows, Ting-Ting and
+    Samantha on macOS.
     """
     if config and config.get(language):
         return config[language]
-    env = os.environ.get(voice_env_name(language), "").strip()
-    if env:
-        return env
     found = _platform_default(_DEFAULT_VOICES.get(driver_name(), {}), language)
     # espeak-ng names most voices by their language tag.
     return str(found) if found is not None else language.lower()
 
 
 def _checked_rate(value: object, source: str) -> int:
-    """``value`` (an int, or a string from the environment) as a rate; TTSError naming ``source`` if it is not one."""
+    """``value`` (an int, or a string from a command line) as a rate; TTSError naming ``source`` if it is not one."""
     try:
         # str() first, so that 265.7 is refused rather than truncated; bools are not numbers here.
         rate = int(str(value).strip()) if not isinstance(value, bool) else 0
@@ -195,19 +185,15 @@ def _checked_rate(value: object, source: str) -> int:
 def default_rate(language: str, config: Mapping[str, int] | None = None) -> int:
     """The speaking rate configured for ``language``, in words a minute (pyttsx3's ``rate``).
 
-    In order: ``config[language]``, the environment (``IVR_TTS_RATE_ZH_CN``
-    for zh-CN, ``IVR_TTS_RATE_EN_US`` for en-US...), then the rate calibrated
-    for the platform's default voice (espeak-ng: 265 for Mandarin, 150 for
-    English, see ``_DEFAULT_RATES``), else pyttsx3's default of 200.  Raises
-    :class:`TTSError` for a rate that is not a whole number from 80 to 450:
-    a typo in the environment must not silently speak at another speed.
+    ``config[language]`` (the caller's configuration, e.g.
+    ``Settings.tts_rates``), else the rate calibrated for the platform's
+    default voice (espeak-ng: 265 for Mandarin, 150 for English, see
+    ``_DEFAULT_RATES``), else pyttsx3's default of 200.  Raises
+    :class:`TTSError` for a configured rate that is not a whole number from 80
+    to 450: a typo must not silently speak at another speed.
     """
     if config and config.get(language) is not None:
         return _checked_rate(config[language], f"the rate for {language}")
-    name = rate_env_name(language)
-    env = os.environ.get(name, "").strip()
-    if env:
-        return _checked_rate(env, name)
     found = _platform_default(_DEFAULT_RATES.get(driver_name(), {}), language)
     return int(found) if found is not None else PYTTSX3_RATE
 
@@ -242,12 +228,3 @@ def _espeak_version() -> str | None:
         raw = info(None)
         return raw.decode("ascii", "replace") if raw else None
     return None
-
-
-def content_key(*parts: str) -> str:
-    """A short stable hash of ``parts``, for content-addressed file names."""
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()[:16]

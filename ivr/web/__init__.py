@@ -116,8 +116,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db = Database(settings.database_url)
     registry = build_registry(db)
     engine = Engine(menu)
-    # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.
-    library = AudioLibrary(settings.audio_dir)
+    # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.  The library
+    # is told the voices and rates ``ivr render`` reads from the same settings, to warn of stale files.
+    library = AudioLibrary(settings.audio_dir, voices=settings.tts_voices, rates=settings.tts_rates)
     files_for = library.files_for if len(library) else None
     writer = TwimlWriter(
         settings.voices,

@@ -5,12 +5,12 @@ exists (404), so a deployment never shows it by accident.  Callers never
 reach it: the voice webhooks do not link to it, and every page and API needs
 the admin's session.
 
-:func:`init_app` is called by :func:`ivr.web.create_app`.  A few Flask config
-keys tune it for tests (they are not operator settings):
-``ADMIN_LOGIN_DELAY`` (seconds a wrong password waits, default 0.5),
-``ADMIN_PHONE_SPEECH`` (synthesise prompts for the phone, default True),
-``ADMIN_PHONE_MAX_CALLS`` (default 8) and ``ADMIN_PHONE_IDLE_TIMEOUT``
-(seconds, default 120).
+:func:`init_app` is called by :func:`ivr.web.create_app`.  It is tuned by
+settings (:class:`ivr.config.Settings`): ``IVR_ADMIN_LOGIN_DELAY`` (seconds
+a wrong password waits, default 0.5), ``IVR_ADMIN_PHONE_SPEECH`` (synthesise
+prompts for the phone, default on), ``IVR_ADMIN_PHONE_MAX_CALLS`` (default
+8), ``IVR_ADMIN_PHONE_IDLE_TIMEOUT`` (seconds, default 120), and the phone
+speaks with the voices and rates of ``IVR_TTS_VOICE_*`` and ``IVR_TTS_RATE_*``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import Flask
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
 
 __all__ = ["init_app"]
 
@@ -31,7 +35,7 @@ SESSION_HOURS = 12
 
 def init_app(app: Flask) -> None:
     """Mount the dashboard on ``app`` if an admin password is set; otherwise leave ``/admin`` absent."""
-    settings = app.extensions["ivr"].settings
+    settings: Settings = app.extensions["ivr"].settings
     if not settings.admin_password:
         log.info("admin dashboard off: IVR_ADMIN_PASSWORD is not set")
         return
@@ -60,7 +64,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=bool(settings.public_url and settings.public_url.startswith("https://")),
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=SESSION_HOURS),
     )
-    speech = SpeechCache() if app.config.get("ADMIN_PHONE_SPEECH", True) else None
+    speech = SpeechCache(voices=settings.tts_voices, rates=settings.tts_rates) if settings.admin_phone_speech else None
     phone = PhoneManager(
         app,
         # Calls go to the app in-process under its public URL, so that Twilio signatures check out.
@@ -68,14 +72,14 @@ def init_app(app: Flask) -> None:
         auth_token=settings.twilio_auth_token,
         speech=speech,
         audio_dir=settings.audio_dir,
-        max_calls=int(app.config.get("ADMIN_PHONE_MAX_CALLS", 8)),
-        idle_timeout=float(app.config.get("ADMIN_PHONE_IDLE_TIMEOUT", 120.0)),
+        max_calls=settings.admin_phone_max_calls,
+        idle_timeout=settings.admin_phone_idle_timeout,
     )
     app.extensions["ivr_admin"] = AdminState(
         password_tag=password_tag(key, settings.admin_password),
         throttle=LoginThrottle(),
         diagrams=DiagramCache(),
         phone=phone,
-        login_delay=float(app.config.get("ADMIN_LOGIN_DELAY", 0.5)),
+        login_delay=settings.admin_login_delay,
     )
     app.register_blueprint(bp)

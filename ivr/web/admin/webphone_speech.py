@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ivr.phone.speaker import Utterance, estimate_seconds
@@ -58,7 +58,9 @@ class SpeechCache:
     Shared by the calls (for the prompts' real lengths) and the page's audio
     endpoint, so each prompt is synthesised once.  When synthesis fails it is
     not tried again for :attr:`retry_after` seconds: a broken engine must not
-    slow every prompt down.
+    slow every prompt down.  Without a ``synthesize`` function the local
+    engine speaks, with ``voices`` and ``rates`` (words a minute) by language,
+    the platform's for languages they leave out.
     """
 
     def __init__(
@@ -66,8 +68,13 @@ class SpeechCache:
         synthesize: Callable[[str, str], bytes] | None = None,
         max_bytes: int = 64 * 1024 * 1024,
         retry_after: float = 60.0,
+        *,
+        voices: Mapping[str, str] | None = None,
+        rates: Mapping[str, int] | None = None,
     ) -> None:
         self._synthesize = synthesize
+        self.voices = dict(voices or {})
+        self.rates = dict(rates or {})
         self.max_bytes = max_bytes
         self.retry_after = retry_after
         self._items: OrderedDict[str, bytes] = OrderedDict()
@@ -114,7 +121,8 @@ class SpeechCache:
         # Imported late: speech is optional for the rest of the app.
         from ivr import tts
 
-        return tts.synthesize(text, language)
+        voice = tts.default_voice(language, self.voices)
+        return tts.synthesize(text, language, voice, rate=tts.default_rate(language, self.rates))
 
 
 def wav_seconds(data: bytes) -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-import re
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from ivr.services.handlers import build_registry, context_stubs
 from ivr.services.registry import ServiceContext
 from ivr.storage.cards import Card
 from ivr.storage.db import Database
+from tests.twiml_tools import CALLER, new_sid
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU_PATH = ROOT / "menus" / "12333.json"
@@ -37,16 +37,10 @@ MENU_PATH = ROOT / "menus" / "12333.json"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=BEIJING)
 """Monday 23 November 2026, 10:00 Beijing time: a working day, agents on duty."""
 NOW_TEXT = "2026-11-23T10:00:00+08:00"
-CALLER = "+8613912345678"
 
 POSTGRES_ENV = "IVR_TEST_POSTGRES_URL"
 
 _serial = itertools.count(1)
-
-
-def new_sid() -> str:
-    """A fresh CallSid, so no two test calls share one (a shared one means a Twilio retry)."""
-    return "CA" + uuid.uuid4().hex
 
 
 def new_id_number(x: bool = False) -> str:
@@ -165,45 +159,3 @@ def create_test_app(url: str, tmp_path: Path, clock: str = NOW_TEXT) -> Any:
             "TESTING": True,
         }
     )
-
-
-class Phone:
-    """One call through the webhook, following the URLs in the TwiML as Twilio does."""
-
-    def __init__(self, client: Any, sid: str | None = None, caller: str = CALLER) -> None:
-        self.client = client
-        self.sid = sid or new_sid()
-        self.caller = caller
-        self.twiml = ""
-        self.node = ""
-        self._post("/voice", {})
-
-    def _post(self, url: str, extra: Mapping[str, str]) -> None:
-        data = {"CallSid": self.sid, "From": self.caller, "To": "+8612333", **extra}
-        resp = self.client.post(url, data=data)
-        assert resp.status_code == 200, resp.data
-        assert resp.mimetype == "text/xml"
-        self.twiml = resp.data.decode()
-        self.node = resp.headers.get("X-IVR-Node", "")
-
-    def _action(self, verb: str) -> str:
-        m = re.search(rf'<{verb}[^>]*action="([^"]+)"', self.twiml)
-        assert m, f"no <{verb}> with an action in {self.twiml}"
-        url = m.group(1).replace("&amp;", "&")
-        assert re.search(r"[?&]s=\d+", url), url
-        return url
-
-    def press(self, digits: str) -> Phone:
-        """Answer the current <Gather> with ``digits``."""
-        self._post(self._action("Gather"), {"Digits": digits})
-        return self
-
-    def record(self, url: str, seconds: int) -> Phone:
-        """Answer the current <Record> with a recording."""
-        self._post(self._action("Record"), {"RecordingUrl": url, "RecordingDuration": str(seconds)})
-        return self
-
-    @property
-    def said(self) -> str:
-        """The text of every <Say> in the current TwiML."""
-        return " ".join(re.findall(r"<Say[^>]*>([^<]*)</Say>", self.twiml))

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real 12333 menu, an engine for it, and paths."""
+"""Shared fixtures: the real 12333 menu, an engine for it, paths, webhook apps, and the ``xsd`` marker."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ivr.audio import RenderReport, render
 from ivr.engine import Engine
 from ivr.menu import Menu, load_menu
+from tests.twiml_tools import require_xsd
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from tests.webapp import AppFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU_PATH = ROOT / "menus" / "12333.json"
@@ -66,10 +73,31 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(autouse=True)
-def _close_apps() -> Iterator[None]:
-    """Close the connections of the apps a test made, so none leaks into the next."""
-    yield
-    from tests.webapp import dispose_apps
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[AppFactory]:
+    """Builds webhook apps (:func:`tests.webapp.build_app`, in ``tmp_path`` unless told), closed after the test."""
+    from ivr.web import app_state
+    from tests.webapp import build_app
 
-    dispose_apps()
+    apps: list[Flask] = []
+
+    def make(folder: Path | None = None, /, **overrides: Any) -> Flask:
+        app = build_app(folder or tmp_path, **overrides)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app_state(app).close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "xsd: needs Twilio's TwiML XSD (../shared/twiml-xsd): skipped without it, an error under CI=true"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``xsd`` need Twilio's XSD: see :func:`tests.twiml_tools.require_xsd`."""
+    if item.get_closest_marker("xsd") is not None:
+        require_xsd()

@@ -20,7 +20,9 @@ from werkzeug.test import TestResponse
 
 from ivr.config import ConfigError, Settings
 from ivr.storage.cards import AuditEntry, Voicemail
-from tests.webapp import make_app
+from ivr.web import app_state
+from tests.twiml_tools import WebCall
+from tests.webapp import AppFactory
 
 PASSWORD = "correct horse battery staple"
 SECRET = "s" * 32
@@ -28,11 +30,21 @@ NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
 
 
-def admin_app(tmp_path: Path, **overrides: Any) -> Flask:
-    """The app with the dashboard on (no login delay unless asked)."""
+def admin_config(**overrides: Any) -> dict[str, Any]:
+    """The settings that turn the dashboard on (no login delay unless asked), with ``overrides``."""
     config: dict[str, Any] = {"ADMIN_PASSWORD": PASSWORD, "SECRET_KEY": SECRET, "ADMIN_LOGIN_DELAY": 0.0}
     config.update(overrides)
-    return make_app(tmp_path, **config)
+    return config
+
+
+@pytest.fixture
+def admin_app(make_app: AppFactory) -> AppFactory:
+    """Builds apps with the dashboard on (:func:`admin_config`), each closed after the test."""
+
+    def make(folder: Path | None = None, /, **overrides: Any) -> Flask:
+        return make_app(folder, **admin_config(**overrides))
+
+    return make
 
 
 def form_token(resp: TestResponse) -> str:
@@ -60,51 +72,8 @@ def logged_in(app: Flask) -> FlaskClient:
     return client
 
 
-class TwilioCall:
-    """One call walked through the webhooks as Twilio would, following the URLs in the TwiML."""
-
-    def __init__(self, client: FlaskClient, sid: str, caller: str = "+8613912345678") -> None:
-        self.client = client
-        self.params = {"CallSid": sid, "From": caller, "To": "+8612333", "CallStatus": "in-progress"}
-        self.sid = sid
-        self.twiml = ""
-        self.node = ""
-        self._post("/voice", {})
-
-    def _post(self, url: str, extra: dict[str, str]) -> None:
-        resp = self.client.post(url, data={**self.params, **extra})
-        assert resp.status_code == 200, resp.data
-        self.twiml = resp.get_data(as_text=True)
-        self.node = resp.headers.get("X-IVR-Node", "")
-
-    def _action(self, verb: str) -> str:
-        m = re.search(rf'<{verb}[^>]*action="([^"]+)"', self.twiml)
-        assert m, f"no <{verb}> with an action in {self.twiml}"
-        url = m.group(1).replace("&amp;", "&")
-        assert "s=" in url
-        return url
-
-    def press(self, digits: str) -> TwilioCall:
-        self._post(self._action("Gather"), {"Digits": digits})
-        return self
-
-    def dial_ends(self, status: str) -> TwilioCall:
-        self._post(self._action("Dial"), {"DialCallStatus": status, "DialCallDuration": "20"})
-        return self
-
-    def record(self, url: str, seconds: int) -> TwilioCall:
-        self._post(self._action("Record"), {"RecordingUrl": url, "RecordingDuration": str(seconds)})
-        return self
-
-    def hang_up(self, duration: int = 30) -> None:
-        resp = self.client.post(
-            "/status", data={**self.params, "CallStatus": "completed", "CallDuration": str(duration)}
-        )
-        assert resp.status_code == 204
-
-
 @pytest.fixture
-def busy_app(tmp_path: Path) -> Flask:
+def busy_app(admin_app: AppFactory) -> Flask:
     """A dashboard with five calls, a voicemail from an older call, and audit rows.
 
     - CAa: main -> ecard, hangs up (drop-off at ecard)
@@ -114,28 +83,28 @@ def busy_app(tmp_path: Path) -> Flask:
     - CAe: main -> agent -> agent_transfer (busy) -> agent_busy -> voicemail, leaves a message (a planned end)
     - CAf: main -> activate_intro (a message, passed through) -> activate_id, hangs up (drop-off at activate_id)
     """
-    app = admin_app(tmp_path)
+    app = admin_app()
     client = app.test_client()
-    a = TwilioCall(client, "CAa").press("4")
+    a = WebCall(client, "CAa").press("4")
     assert a.node == "ecard"
     a.hang_up()
-    b = TwilioCall(client, "CAb").press("4").press("1")
+    b = WebCall(client, "CAb").press("4").press("1")
     assert b.node == "ecard_download"
     b.hang_up()
-    c = TwilioCall(client, "CAc").press("0")
+    c = WebCall(client, "CAc").press("0")
     assert c.node == "agent_transfer"
     c.dial_ends("completed").hang_up()
-    d = TwilioCall(client, "CAd")
+    d = WebCall(client, "CAd")
     assert d.node == "main"
-    e = TwilioCall(client, "CAe", caller="+8613700001234").press("0").dial_ends("busy")
+    e = WebCall(client, "CAe", caller="+8613700001234").press("0").dial_ends("busy")
     assert e.node == "agent_busy"
     e.press("1").record(RECORDING, 12)
     assert e.node == "voicemail_saved"
     e.hang_up()
-    f = TwilioCall(client, "CAf").press("1")
+    f = WebCall(client, "CAf").press("1")
     assert f.node == "activate_id"
     f.hang_up()
-    db = app.extensions["ivr"].db
+    db = app_state(app).db
     with db.session() as s:
         # A message from three days ago: in the 7-day window, not in the 24-hour one.
         s.add(
@@ -169,16 +138,16 @@ def test_settings_read_the_admin_password_and_secret_key_from_the_environment() 
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/login", "/admin/phone", "/admin/static/admin.css", "/admin/calls"])
-def test_without_a_password_nothing_under_admin_exists(tmp_path: Path, path: str) -> None:
-    app = make_app(tmp_path, SECRET_KEY=SECRET)
+def test_without_a_password_nothing_under_admin_exists(make_app: AppFactory, path: str) -> None:
+    app = make_app(SECRET_KEY=SECRET)
     client = app.test_client()
     assert client.get(path).status_code == 404
     assert client.post("/admin/login", data={"password": ""}).status_code == 404
     assert client.post("/admin/phone/calls").status_code == 404
 
 
-def test_anonymous_visitors_are_sent_to_the_login_form_and_the_api_says_401(tmp_path: Path) -> None:
-    client = admin_app(tmp_path).test_client()
+def test_anonymous_visitors_are_sent_to_the_login_form_and_the_api_says_401(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
     resp = client.get("/admin/calls?window=24h")
     assert resp.status_code == 302
     assert resp.headers["Location"].startswith("/admin/login?next=")
@@ -190,8 +159,8 @@ def test_anonymous_visitors_are_sent_to_the_login_form_and_the_api_says_401(tmp_
     assert client.post("/voice", data={"CallSid": "CA1", "From": "+8613800000000"}).status_code == 200
 
 
-def test_login_sets_a_hardened_cookie_and_goes_where_it_was_asked(tmp_path: Path) -> None:
-    client = admin_app(tmp_path).test_client()
+def test_login_sets_a_hardened_cookie_and_goes_where_it_was_asked(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
     token = form_token(client.get("/admin/login?next=/admin/nodes"))
     resp = client.post("/admin/login", data={"csrf_token": token, "password": PASSWORD, "next": "/admin/nodes"})
     assert resp.status_code == 302 and resp.headers["Location"] == "/admin/nodes"
@@ -202,20 +171,20 @@ def test_login_sets_a_hardened_cookie_and_goes_where_it_was_asked(tmp_path: Path
     assert client.get("/admin/nodes").status_code == 200
 
 
-def test_the_cookie_is_secure_behind_an_https_public_url(tmp_path: Path) -> None:
-    client = admin_app(tmp_path, PUBLIC_URL="https://ivr.example.com").test_client()
+def test_the_cookie_is_secure_behind_an_https_public_url(admin_app: AppFactory) -> None:
+    client = admin_app(PUBLIC_URL="https://ivr.example.com").test_client()
     resp = login(client)
     assert "Secure" in resp.headers["Set-Cookie"]
 
 
-def test_login_never_leaves_admin(tmp_path: Path) -> None:
-    client = admin_app(tmp_path).test_client()
+def test_login_never_leaves_admin(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
     token = form_token(client.get("/admin/login"))
     resp = client.post("/admin/login", data={"csrf_token": token, "password": PASSWORD, "next": "//evil.example/x"})
     assert resp.headers["Location"] == "/admin/"
 
 
-def test_a_wrong_password_is_refused_after_a_delay(tmp_path: Path) -> None:
+def test_a_wrong_password_is_refused_after_a_delay(tmp_path: Path, admin_app: AppFactory) -> None:
     client = admin_app(tmp_path, ADMIN_LOGIN_DELAY=0.3).test_client()
     started = time.monotonic()
     resp = login(client, "wrong")
@@ -226,8 +195,8 @@ def test_a_wrong_password_is_refused_after_a_delay(tmp_path: Path) -> None:
     assert login(client, PASSWORD[:-1]).status_code == 401
 
 
-def test_repeated_failures_lock_the_address_out_even_for_the_right_password(tmp_path: Path) -> None:
-    client = admin_app(tmp_path).test_client()
+def test_repeated_failures_lock_the_address_out_even_for_the_right_password(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
     for _ in range(5):
         assert login(client, "guess").status_code == 401
     resp = login(client)
@@ -235,8 +204,8 @@ def test_repeated_failures_lock_the_address_out_even_for_the_right_password(tmp_
     assert client.get("/admin/").status_code == 302
 
 
-def test_login_needs_the_forms_csrf_token(tmp_path: Path) -> None:
-    client = admin_app(tmp_path).test_client()
+def test_login_needs_the_forms_csrf_token(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
     client.get("/admin/login")
     resp = client.post("/admin/login", data={"password": PASSWORD})
     assert resp.status_code == 400
@@ -245,23 +214,25 @@ def test_login_needs_the_forms_csrf_token(tmp_path: Path) -> None:
     assert client.get("/admin/").status_code == 302
 
 
-def test_posts_need_the_csrf_token_once_logged_in(tmp_path: Path) -> None:
-    client = logged_in(admin_app(tmp_path))
+def test_posts_need_the_csrf_token_once_logged_in(admin_app: AppFactory) -> None:
+    client = logged_in(admin_app())
     assert client.post("/admin/logout").status_code == 400
     assert client.get("/admin/").status_code == 200  # still logged in
     resp = client.post("/admin/phone/calls", headers={"X-CSRF-Token": "forged"})
     assert resp.status_code == 400 and "CSRF" in resp.json["error"]  # type: ignore[index]
 
 
-def test_logout_ends_the_session(tmp_path: Path) -> None:
-    client = logged_in(admin_app(tmp_path))
+def test_logout_ends_the_session(admin_app: AppFactory) -> None:
+    client = logged_in(admin_app())
     resp = client.post("/admin/logout", data={"csrf_token": page_token(client)})
     assert resp.status_code == 302 and resp.headers["Location"] == "/admin/login?logged_out=1"
     assert "logged out" in client.get(resp.headers["Location"]).get_data(as_text=True)
     assert client.get("/admin/").status_code == 302
 
 
-def test_a_session_outlives_a_restart_with_the_same_key_but_not_a_password_change(tmp_path: Path) -> None:
+def test_a_session_outlives_a_restart_with_the_same_key_but_not_a_password_change(
+    tmp_path: Path, admin_app: AppFactory
+) -> None:
     for name in "abc":
         (tmp_path / name).mkdir()
     client = logged_in(admin_app(tmp_path / "a"))
@@ -276,7 +247,7 @@ def test_a_session_outlives_a_restart_with_the_same_key_but_not_a_password_chang
 
 
 def test_without_a_secret_key_a_random_one_is_used_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     logger = logging.getLogger("ivr")
     logger.propagate = True
@@ -290,8 +261,8 @@ def test_without_a_secret_key_a_random_one_is_used_with_a_warning(
     assert logged_in(app).get("/admin/").status_code == 200
 
 
-def test_admin_pages_are_not_cached_or_framed(tmp_path: Path) -> None:
-    client = logged_in(admin_app(tmp_path))
+def test_admin_pages_are_not_cached_or_framed(admin_app: AppFactory) -> None:
+    client = logged_in(admin_app())
     resp = client.get("/admin/calls")
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["X-Frame-Options"] == "DENY"
@@ -333,14 +304,16 @@ def test_overview_shows_the_numbers_and_the_menu_diagram(busy_app: Flask) -> Non
     assert 'data-stat="voicemails">1<' in day
 
 
-def test_without_graphviz_the_overview_shows_mermaid_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_graphviz_the_overview_shows_mermaid_text(
+    admin_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ivr.authoring import graph
 
     def no_dot(dot_text: str, fmt: str, timeout: float = 60) -> bytes:
         raise graph.GraphError("the Graphviz 'dot' command is not installed")
 
     monkeypatch.setattr(graph, "run_dot", no_dot)
-    client = logged_in(admin_app(tmp_path))
+    client = logged_in(admin_app())
     resp = client.get("/admin/")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
@@ -428,17 +401,17 @@ def test_voicemails_page_plays_recordings_with_masked_callers(busy_app: Flask) -
     assert f'src="{RECORDING}"' in day and f'src="{RECORDING}old"' not in day
 
 
-def test_a_recording_url_that_is_not_http_is_not_played(tmp_path: Path) -> None:
-    app = admin_app(tmp_path)
-    with app.extensions["ivr"].db.session() as s:
+def test_a_recording_url_that_is_not_http_is_not_played(admin_app: AppFactory) -> None:
+    app = admin_app()
+    with app_state(app).db.session() as s:
         s.add(Voicemail(call_sid="CAj", caller="+8613", recording_url="javascript:alert(1)", seconds=3, created_at=NOW))
     html = logged_in(app).get("/admin/voicemails").get_data(as_text=True)
     assert "javascript:" not in html and "no playable recording" in html
 
 
-def test_a_store_that_is_down_gives_a_banner_not_a_500(tmp_path: Path) -> None:
+def test_a_store_that_is_down_gives_a_banner_not_a_500(tmp_path: Path, admin_app: AppFactory) -> None:
     (tmp_path / "ivr.db").mkdir()  # SQLite cannot open a directory
-    app = admin_app(tmp_path)
+    app = admin_app()
     client = logged_in(app)  # logging in needs no database
     for path in [
         "/admin/",

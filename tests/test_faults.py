@@ -23,22 +23,20 @@ from typing import Any
 import pytest
 
 from bench.faults import bind_mount, fill, mount_tmpfs, unmount
-from bench.load import XSD, Gunicorn, LoadResult, Store, TwimlChecker, run_load, verify
+from bench.load import Gunicorn, LoadResult, Store, TwimlChecker, run_load, verify
 from bench.load.callers import REFERENCE
-from ivr.web import create_app
+from ivr.phone.twiml import Gather
+from ivr.web import app_state, create_app
 from ivr.web.twiml import APOLOGIES
-from tests.cards_support import NOW_TEXT, Phone
-from tests.twiml_tools import assert_valid_twiml
+from tests.cards_support import NOW_TEXT
+from tests.twiml_tools import Twiml, WebCall, assert_valid_twiml, require_xsd
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not XSD.exists(), reason=f"Twilio's TwiML XSD is not at {XSD.parent}"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.xsd]
 
 
 @pytest.fixture(scope="module")
 def checker() -> TwimlChecker:
-    return TwimlChecker()
+    return TwimlChecker(require_xsd())
 
 
 def _can_mount() -> str | None:
@@ -145,18 +143,16 @@ def reported(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     folder.mkdir()
     url = f"sqlite:///{folder / 'ivr.db'}"
     app = _app(url, tmp_path)
-    state = app.extensions["ivr"]
-    from ivr.storage.seed import seed_demo
-
-    seed_demo(state.db, state.settings.now())
+    state = app_state(app)
+    state.seed_demo()
     li = demo_card("Li Na")
-    phone = Phone(app.test_client())
+    phone = WebCall(app.test_client())
     phone.press("2").press("1").press(li.keys).press("1").press(li.pin)
     assert phone.node == "loss_reported_next"
     heard = REFERENCE.search(phone.said)
     assert heard is not None, phone.said
     reference = heard.group(1).replace(" ", "")
-    state.db.dispose()  # last connection closed: SQLite folds the WAL back into the file
+    state.close()  # last connection closed: SQLite folds the WAL back into the file
     yield folder, reference
 
 
@@ -180,7 +176,7 @@ def _calls_hear_the_apology(app: Any, n: int = 3) -> None:
         resp = client.post("/voice", data={"CallSid": f"CAro{i}", "From": "+8613800000000"})
         assert resp.status_code == 200 and resp.mimetype == "text/xml"
         assert_valid_twiml(resp.data)
-        assert APOLOGIES["en-US"] in resp.data.decode()
+        assert APOLOGIES["en-US"] in Twiml.parse(resp.data).said
 
 
 def test_read_only_database_file_apologises_and_loses_nothing(
@@ -192,7 +188,7 @@ def test_read_only_database_file_apologises_and_loses_nothing(
     try:
         app = _app(f"sqlite:///{db_file}", tmp_path)
         _calls_hear_the_apology(app)
-        app.extensions["ivr"].db.dispose()
+        app_state(app).close()
     finally:
         unmount(db_file)
     assert _report_is_stored(folder, reference)
@@ -204,7 +200,7 @@ def test_read_only_folder_apologises(reported: tuple[Path, str], tmp_path: Path,
     try:
         app = _app(f"sqlite:///{folder / 'ivr.db'}", tmp_path)
         _calls_hear_the_apology(app)
-        app.extensions["ivr"].db.dispose()
+        app_state(app).close()
     finally:
         unmount(folder)
     assert _report_is_stored(folder, reference)
@@ -221,7 +217,7 @@ def test_calls_go_through_again_once_the_database_is_writable(
         _calls_hear_the_apology(app, n=1)
         bind_mount(db_file, read_only=False)
         resp = app.test_client().post("/voice", data={"CallSid": "CAwritable", "From": "+8613800000000"})
-        app.extensions["ivr"].db.dispose()
+        app_state(app).close()
     finally:
         unmount(db_file)
-    assert resp.status_code == 200 and b"<Gather" in resp.data, resp.data
+    assert resp.status_code == 200 and Twiml.parse(resp.data).find(Gather) is not None, resp.data

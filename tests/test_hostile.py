@@ -30,12 +30,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bench.load import Store
+from ivr.phone.twiml import Dial, Gather, Record
 from ivr.storage.cards import AuditEntry, Voicemail
 from ivr.storage.db import Database
 from ivr.storage.seed import demo_card, seed_demo
-from ivr.web import create_app
-from tests.cards_support import NOW, NOW_TEXT, POSTGRES_ENV, Phone, card_row, db, db_url
-from tests.twiml_tools import assert_valid_twiml
+from ivr.web import app_state, create_app
+from tests.cards_support import NOW, NOW_TEXT, POSTGRES_ENV, card_row, db, db_url
+from tests.twiml_tools import Twiml, WebCall, assert_valid_twiml
 
 __all__ = ["db", "db_url"]  # fixtures, imported for pytest
 
@@ -102,7 +103,7 @@ def shared(
     seed_demo(database, NOW)
     app = _app(url, tmp)
     yield app, database
-    app.extensions["ivr"].db.dispose()
+    app_state(app).close()
     database.dispose()
     if drop is not None:
         drop()
@@ -118,16 +119,9 @@ def shared_db(shared: tuple[Flask, Database]) -> Database:
     return shared[1]
 
 
-class Caller(Phone):
-    """A :class:`Phone` that checks every answer against Twilio's XSD."""
-
-    def _post(self, url: str, extra: Any) -> None:
-        super()._post(url, extra)
-        assert_valid_twiml(self.twiml)
-
-    def post(self, verb: str, form: dict[str, str]) -> None:
-        """Answer the current ``<Gather>``, ``<Dial>`` or ``<Record>`` with ``form`` (CallSid added)."""
-        self._post(self._action(verb), form)
+def caller(client: Any) -> WebCall:
+    """A call that checks every answer against Twilio's XSD."""
+    return WebCall(client, xsd=True)
 
 
 # -- a flood of wrong passwords ------------------------------------------------------------------
@@ -138,18 +132,18 @@ TRIES = 3
 LEFT = re.compile(r"还可以尝试(\d+)次")
 
 
-def _flood(caller: Caller, barrier: threading.Barrier, wrong: str) -> list[str]:
+def _flood(call: WebCall, barrier: threading.Barrier, wrong: str) -> list[str]:
     """Key wrong passwords until the card is locked (at most TRIES); what each try heard."""
     heard = []
     barrier.wait(timeout=30)
     for _ in range(TRIES):
-        caller.press(wrong)
-        m = LEFT.search(caller.said)
+        call.press(wrong)
+        m = LEFT.search(call.said)
         if m is not None:
-            assert caller.node == "status_pin"
+            assert call.node == "status_pin"
             heard.append(m.group(1))
         else:
-            assert "锁定" in caller.said, caller.said
+            assert "锁定" in call.said, call.said
             heard.append("locked")
             break
     return heard
@@ -159,7 +153,7 @@ def test_a_flood_of_wrong_passwords_locks_the_card_after_exactly_six(seeded: Dat
     """16 calls on Li Na's card at once, through 4 workers, each keying wrong passwords until it is locked."""
     apps = [_app(_url(seeded), tmp_path) for _ in range(WORKERS)]
     try:
-        callers = [Caller(apps[i % WORKERS].test_client()) for i in range(CALLERS)]
+        callers = [caller(apps[i % WORKERS].test_client()) for i in range(CALLERS)]
         for c in callers:
             c.press("3").press(LI.keys).press("1")
             assert c.node == "status_pin"
@@ -185,12 +179,12 @@ def test_a_flood_of_wrong_passwords_locks_the_card_after_exactly_six(seeded: Dat
         assert sorted(h for h in heard if h != "locked") == ["1", "2", "3", "4", "5"]
         assert all(isinstance(r, list) and r[-1] == "locked" for r in results), results
         # A right password now is refused too, and counts nothing.
-        late = Caller(apps[0].test_client())
+        late = caller(apps[0].test_client())
         late.press("3").press(LI.keys).press("1").press(LI.pin)
         assert "锁定" in late.said
     finally:
         for a in apps:
-            a.extensions["ivr"].db.dispose()
+            app_state(a).close()
     card = card_row(seeded, LI.id_number)
     assert card.failed_attempts == 6 and card.locked and card.locked_at is not None
     with seeded.session() as s:
@@ -207,9 +201,9 @@ def test_a_flood_of_wrong_passwords_locks_the_card_after_exactly_six(seeded: Dat
 # -- huge values and Unicode at the deep steps -----------------------------------------------------
 
 
-def _at(client: Any, state: str) -> Caller:
+def _at(client: Any, state: str) -> WebCall:
     """A new call driven to ``state``: main, id_entry, confirm, pin, new_pin, dial or record."""
-    c = Caller(client)
+    c = caller(client)
     if state == "main":
         return c
     if state in ("id_entry", "confirm", "pin"):
@@ -226,14 +220,14 @@ def _at(client: Any, state: str) -> Caller:
     c.press("0")
     assert c.node == "agent_transfer"
     if state == "record":
-        c.post("Dial", {"DialCallStatus": "busy"})
+        c.post(Dial, {"DialCallStatus": "busy"})
         c.press("1")
         assert c.node == "voicemail"
     return c
 
 
 STATES = ("main", "id_entry", "confirm", "pin", "new_pin", "dial", "record")
-VERB = {"dial": "Dial", "record": "Record"}
+VERB: dict[str, type[Dial | Record]] = {"dial": Dial, "record": Record}
 
 
 def _cards_untouched(db: Database) -> None:
@@ -242,7 +236,7 @@ def _cards_untouched(db: Database) -> None:
         assert card.failed_attempts == 0 and card.status == demo.status, (demo.holder_en, card.failed_attempts)
 
 
-def _still_works(c: Caller, state: str, cheap: bool = False) -> None:
+def _still_works(c: WebCall, state: str, cheap: bool = False) -> None:
     """After the hostile request, the call goes on as usual (``cheap``: without checking a password)."""
     if state in VERB:
         return  # a transfer or recording answered with garbage has moved on; its TwiML was checked
@@ -265,7 +259,7 @@ def test_huge_values_in_every_field(app: Flask, shared_db: Database, state: str)
     c = _at(app.test_client(), state)
     form = {name: _huge(ch) for name, ch in zip(FIELDS, "9#完😀\u202e1x\u0301", strict=True)}
     form["Digits"] = "1" * 7500
-    c.post(VERB.get(state, "Gather"), form)
+    c.post(VERB.get(state, Gather), form)
     _still_works(c, state)
     _cards_untouched(shared_db)
 
@@ -286,7 +280,7 @@ def test_any_unicode_in_any_field_at_every_step(
     app: Flask, shared_db: Database, state: str, form: dict[str, str]
 ) -> None:
     c = _at(app.test_client(), state)
-    c.post(VERB.get(state, "Gather"), form)
+    c.post(VERB.get(state, Gather), form)
     _still_works(c, state, cheap=True)
     _cards_untouched(shared_db)
 
@@ -298,7 +292,8 @@ def test_nul_characters_are_dropped_on_every_store(app: Flask, shared_db: Databa
         resp = client.post("/voice", data=form)
         assert resp.status_code == 200
         assert_valid_twiml(resp.data)
-        assert b"<Gather" in resp.data and b"temporarily unavailable" not in resp.data
+        answer = Twiml.parse(resp.data)
+        assert answer.find(Gather) is not None and "temporarily unavailable" not in answer.said
 
 
 # -- raw bodies, odd URLs ----------------------------------------------------------------------------
@@ -351,7 +346,7 @@ def test_odd_step_numbers_get_valid_twiml(app: Flask, query: str) -> None:
 def test_a_voicemail_with_an_absurd_duration_is_clamped_and_kept(app: Flask, shared_db: Database) -> None:
     """A duration past anything Twilio sends (calls end after 4 hours) is clamped; the message is still kept."""
     c = _at(app.test_client(), "record")
-    c.post("Record", {"RecordingUrl": "https://example.invalid/r", "RecordingDuration": "9" * 25})
+    c.post(Record, {"RecordingUrl": "https://example.invalid/r", "RecordingDuration": "9" * 25})
     assert c.node == "voicemail_saved"
     with shared_db.session() as s:
         seconds = s.scalars(select(Voicemail.seconds).where(Voicemail.call_sid == c.sid)).all()
@@ -361,11 +356,11 @@ def test_a_voicemail_with_an_absurd_duration_is_clamped_and_kept(app: Flask, sha
 def test_a_status_callback_with_an_absurd_duration_closes_the_call(shared_db: Database, tmp_path: Path) -> None:
     app = _app(_url(shared_db), tmp_path, testing=False)  # a 500 as Twilio would get it, not a raised exception
     try:
-        c = Caller(app.test_client())
+        c = caller(app.test_client())
         c.press("3").press(LI.keys).press("1")
         resp = app.test_client().post(
             "/status", data={"CallSid": c.sid, "CallStatus": "completed", "CallDuration": "9" * 25}
         )
     finally:
-        app.extensions["ivr"].db.dispose()
+        app_state(app).close()
     assert resp.status_code == 204, resp.status_code

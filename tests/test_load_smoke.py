@@ -16,12 +16,10 @@ from pathlib import Path
 import pytest
 
 from bench.callrate import in_process_app, measure
-from bench.load import XSD, Gunicorn, LoadResult, Planner, Store, TwimlChecker, run_load, verify
+from bench.load import Gunicorn, LoadResult, Planner, Store, TwimlChecker, run_load, verify
+from tests.twiml_tools import require_xsd
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not XSD.exists(), reason=f"Twilio's TwiML XSD is not at {XSD.parent}"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.xsd]
 
 CALLERS = 20
 SECONDS = 3.0
@@ -29,7 +27,7 @@ SECONDS = 3.0
 
 @pytest.fixture(scope="module")
 def checker() -> TwimlChecker:
-    return TwimlChecker()
+    return TwimlChecker(require_xsd())
 
 
 def _assert_clean(result: LoadResult, store: Store) -> None:

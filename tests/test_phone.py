@@ -24,6 +24,9 @@ from ivr.phone.callers import CallerHungUp
 from ivr.phone.clock import RealClock
 from ivr.web.admin.webphone import BrowserCaller, PhoneCall, SpeechCache, tts_language
 from tests.test_admin import admin_app, logged_in, page_token
+from tests.webapp import AppFactory
+
+__all__ = ["admin_app"]  # a fixture, imported for pytest
 
 WELCOME = "欢迎致电12333"
 ECARD = "下载电子社保卡，请按1"
@@ -82,7 +85,7 @@ class Phone:
 
 
 @pytest.fixture
-def phone_app(tmp_path: Path) -> Iterator[Flask]:
+def phone_app(tmp_path: Path, admin_app: AppFactory) -> Iterator[Flask]:
     app = admin_app(tmp_path, ADMIN_PHONE_SPEECH=False)
     yield app
     app.extensions["ivr_admin"].phone.shutdown()  # no call thread outlives its test (and its database)
@@ -113,7 +116,7 @@ def test_a_call_through_the_phone_api(phone_app: Flask) -> None:
     assert "completed" in html and '<span class="node">ecard</span>' in html
 
 
-def test_the_phone_signs_its_webhooks_when_the_app_checks_signatures(tmp_path: Path) -> None:
+def test_the_phone_signs_its_webhooks_when_the_app_checks_signatures(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(
         tmp_path, ADMIN_PHONE_SPEECH=False, TWILIO_AUTH_TOKEN="t" * 32, PUBLIC_URL="https://ivr.example.com"
     )
@@ -161,7 +164,7 @@ def test_a_call_belongs_to_the_session_that_placed_it(phone_app: Flask) -> None:
     phone.hang_up()
 
 
-def test_too_many_calls_at_once_are_refused(tmp_path: Path) -> None:
+def test_too_many_calls_at_once_are_refused(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(tmp_path, ADMIN_PHONE_SPEECH=False, ADMIN_PHONE_MAX_CALLS=1)
     try:
         client = logged_in(app)
@@ -176,7 +179,7 @@ def test_too_many_calls_at_once_are_refused(tmp_path: Path) -> None:
         app.extensions["ivr_admin"].phone.shutdown()
 
 
-def test_an_abandoned_call_hangs_up_by_itself(tmp_path: Path) -> None:
+def test_an_abandoned_call_hangs_up_by_itself(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(tmp_path, ADMIN_PHONE_SPEECH=False, ADMIN_PHONE_IDLE_TIMEOUT=0.5)
     try:
         phone = Phone(logged_in(app)).start()
@@ -240,7 +243,7 @@ def test_a_tts_failure_is_a_503_with_a_json_reason(phone_app: Flask) -> None:
     assert resp.status_code == 503 and "no espeak" in resp.json["error"]  # type: ignore[index]
 
 
-def test_with_speech_a_prompt_lasts_as_long_as_its_audio(tmp_path: Path) -> None:
+def test_with_speech_a_prompt_lasts_as_long_as_its_audio(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(tmp_path)
     app.extensions["ivr_admin"].phone.speech = SpeechCache(lambda text, language: _wav(0.4))
     try:

@@ -21,6 +21,9 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.test_admin import PASSWORD, admin_app
+from tests.webapp import AppFactory
+
+__all__ = ["admin_app"]  # a fixture, imported for pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -43,9 +46,9 @@ sync_api = pytest.importorskip(
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+def server(admin_app: AppFactory) -> Iterator[tuple[str, Flask]]:
     """The app with the dashboard on, served over HTTP on a free loopback port."""
-    app = admin_app(tmp_path)
+    app = admin_app()
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, name="admin-test-server", daemon=True)
     thread.start()

@@ -21,7 +21,9 @@ from ivr.services.cards import CardServices
 from ivr.services.registry import ServiceResultData
 from ivr.storage.cards import LossReport
 from ivr.storage.db import Database
-from tests.cards_support import Phone, args, card_row, create_test_app, ctx, db, db_url, make_card
+from ivr.web import app_state
+from tests.cards_support import args, card_row, create_test_app, ctx, db, db_url, make_card
+from tests.twiml_tools import WebCall
 
 __all__ = ["db", "db_url"]  # fixtures, imported for pytest
 
@@ -130,7 +132,7 @@ def test_two_phone_calls_on_one_card_at_once(db: Database, tmp_path: Path, slow_
     apps = [create_test_app(url_of(db), tmp_path) for _ in range(2)]
     phones = []
     for app in apps:
-        p = Phone(app.test_client())
+        p = WebCall(app.test_client())
         p.press("2").press("1").press(id_number).press("1")
         assert p.node == "loss_pin"
         phones.append(p)
@@ -138,7 +140,7 @@ def test_two_phone_calls_on_one_card_at_once(db: Database, tmp_path: Path, slow_
         at_once(2, lambda i: phones[i].press("802461"))
     finally:
         for app in apps:
-            app.extensions["ivr"].db.dispose()
+            app_state(app).close()
     assert sorted(p.node for p in phones) == ["loss_already_reported", "loss_reported_next"]
     with db.session() as s:
         [report] = s.scalars(select(LossReport)).all()

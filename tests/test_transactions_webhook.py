@@ -16,9 +16,12 @@ from flask import Flask
 from sqlalchemy import String, Text, inspect, select, text
 from sqlalchemy.orm import Session
 
+from ivr.phone.twiml import Record
 from ivr.storage.cards import AuditEntry, LossReport, Voicemail, verify_pin
 from ivr.storage.db import Database
-from tests.cards_support import CALLER, Phone, card_row, create_test_app, db, db_url, keys, make_card
+from ivr.web import app_state
+from tests.cards_support import CALLER, card_row, create_test_app, db, db_url, keys, make_card
+from tests.twiml_tools import WebCall
 
 __all__ = ["db", "db_url"]  # fixtures, imported for pytest
 
@@ -34,17 +37,17 @@ def app(db: Database, tmp_path: Path) -> Iterator[Flask]:
     """The webhook on the test database."""
     application = create_test_app(url_of(db), tmp_path)
     yield application
-    application.extensions["ivr"].db.dispose()
+    app_state(application).close()
 
 
 def test_the_app_binds_every_service(app: Flask) -> None:
-    registry = app.extensions["ivr"].registry
+    registry = app_state(app).registry
     assert {name for name in registry if registry.handler(name) is not None} == set(registry)
 
 
 def test_activation_by_phone(app: Flask, db: Database) -> None:
     id_number = make_card(db, pin="135790", x=True)
-    p = Phone(app.test_client())
+    p = WebCall(app.test_client())
     p.press("1").press(keys(id_number))
     assert " ".join(id_number) in p.said  # read back for confirmation, X included
     p.press("1").press("135790").press(NEW_PIN).press(NEW_PIN)
@@ -56,7 +59,7 @@ def test_activation_by_phone(app: Flask, db: Database) -> None:
 
 def test_wrong_password_by_phone_says_how_many_tries_are_left(app: Flask, db: Database) -> None:
     id_number = make_card(db, pin="135790")
-    p = Phone(app.test_client())
+    p = WebCall(app.test_client())
     p.press("1").press(id_number).press("1").press("999999").press(NEW_PIN).press(NEW_PIN)
     assert "还可以尝试5次" in p.said
     assert p.node == "activate_pin"
@@ -64,14 +67,14 @@ def test_wrong_password_by_phone_says_how_many_tries_are_left(app: Flask, db: Da
 
 
 def test_unknown_card_by_phone(app: Flask, db: Database) -> None:
-    p = Phone(app.test_client())
+    p = WebCall(app.test_client())
     p.press("3").press("110101199001011237").press("1").press("135790")
     assert p.node == "card_not_found"
 
 
 def test_loss_report_by_phone_speaks_the_stored_reference(app: Flask, db: Database) -> None:
     id_number = make_card(db, pin="802461", status="active", pin_changed=True)
-    p = Phone(app.test_client())
+    p = WebCall(app.test_client())
     p.press("2").press("1").press(id_number).press("1").press("802461")
     assert p.node == "loss_reported_next"
     with db.session() as s:
@@ -90,7 +93,7 @@ def test_loss_report_by_phone_speaks_the_stored_reference(app: Flask, db: Databa
 )
 def test_loss_report_refusals_by_phone(app: Flask, db: Database, status: str, pin_changed: bool, node: str) -> None:
     id_number = make_card(db, pin="135790", status=status, pin_changed=pin_changed)
-    p = Phone(app.test_client())
+    p = WebCall(app.test_client())
     p.press("2").press("1").press(id_number).press("1").press("135790")
     assert p.node == node
     with db.session() as s:
@@ -101,7 +104,7 @@ def test_status_by_phone_reads_the_expiry_of_a_loss_report(app: Flask, db: Datab
     import datetime as dt
 
     id_number = make_card(db, pin="802461", status="reported_lost", pin_changed=True, since=dt.date(2026, 11, 20))
-    p = Phone(app.test_client())
+    p = WebCall(app.test_client())
     p.press("3").press(id_number).press("1").press("802461")
     assert p.node == "status_reported_lost"
     assert "2026年12月11日" in p.said
@@ -113,18 +116,18 @@ def test_lockout_holds_across_calls_and_workers(db: Database, tmp_path: Path) ->
     try:
         for attempt in range(6):
             # Each wrong try is its own call, served by alternating workers.
-            p = Phone(workers[attempt % 2].test_client())
+            p = WebCall(workers[attempt % 2].test_client())
             p.press("3").press(id_number).press("1").press(f"11111{attempt}")
             if attempt < 5:
                 assert f"还可以尝试{5 - attempt}次" in p.said
         assert "锁定" in p.said
         assert p.node in ("agent_transfer", "agent_busy")
-        p = Phone(workers[0].test_client())
+        p = WebCall(workers[0].test_client())
         p.press("2").press("1").press(id_number).press("1").press("802461")
         assert "锁定" in p.said
     finally:
         for w in workers:
-            w.extensions["ivr"].db.dispose()
+            app_state(w).close()
     card = card_row(db, id_number)
     assert card.locked and card.status == "active"
 
@@ -132,15 +135,15 @@ def test_lockout_holds_across_calls_and_workers(db: Database, tmp_path: Path) ->
 def test_voicemail_by_phone_out_of_hours(db: Database, tmp_path: Path) -> None:
     app = create_test_app(url_of(db), tmp_path, clock="2026-11-22T21:00:00+08:00")  # a Sunday evening
     try:
-        p = Phone(app.test_client())
+        p = WebCall(app.test_client())
         p.press("0")
         assert p.node == "agent_closed"
         p.press("1")
-        assert "<Record" in p.twiml
+        assert p.find(Record) is not None
         p.record("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", 23)
         assert p.node == "voicemail_saved"
     finally:
-        app.extensions["ivr"].db.dispose()
+        app_state(app).close()
     with db.session() as s:
         [vm] = s.scalars(select(Voicemail)).all()
     assert (vm.call_sid, vm.caller, vm.seconds) == (p.sid, CALLER, 23)
@@ -161,7 +164,7 @@ def test_a_failed_commit_speaks_no_reference(app: Flask, db: Database) -> None:
 
     event.listen(Session, "before_commit", fail_reports)
     try:
-        p = Phone(app.test_client())
+        p = WebCall(app.test_client())
         p.press("2").press("1").press(id_number).press("1").press("802461")
     finally:
         event.remove(Session, "before_commit", fail_reports)
@@ -184,10 +187,10 @@ def test_no_password_is_stored_in_plain_text_anywhere(app: Flask, db: Database) 
     initial, new, wrong = "135790", "246813", "975319"
     id_number = make_card(db, pin=initial)
     client = app.test_client()
-    Phone(client).press("1").press(id_number).press("1").press(wrong).press(new).press(new)
-    Phone(client).press("1").press(id_number).press("1").press(initial).press(new).press(new)
-    Phone(client).press("2").press("1").press(id_number).press("1").press(new)
-    Phone(client).press("3").press(id_number).press("1").press(wrong)
+    WebCall(client).press("1").press(id_number).press("1").press(wrong).press(new).press(new)
+    WebCall(client).press("1").press(id_number).press("1").press(initial).press(new).press(new)
+    WebCall(client).press("2").press("1").press(id_number).press("1").press(new)
+    WebCall(client).press("3").press(id_number).press("1").press(wrong)
     assert card_row(db, id_number).status == "reported_lost"
     secrets = (initial, new, wrong)
     assert not any(pin in id_number for pin in secrets)

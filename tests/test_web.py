@@ -9,19 +9,22 @@ import pytest
 from flask import Flask
 
 from ivr.config import ConfigError
-from tests.twiml_tools import WebCall, assert_valid_twiml
-from tests.webapp import OUT_OF_HOURS, make_app
+from ivr.phone.twiml import Dial, Hangup
+from ivr.web import app_state
+from tests.twiml_tools import Twiml, WebCall, assert_valid_twiml
+from tests.webapp import OUT_OF_HOURS, AppFactory
 
 ID = "110101199003074258"
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path)
+def app(make_app: AppFactory) -> Flask:
+    """The app on a fresh SQLite file, agents on duty."""
+    return make_app()
 
 
 def test_incoming_call_gets_welcome_in_a_gather_with_a_timeout_redirect(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     root = assert_valid_twiml(call.twiml)
     gather = root.find("Gather")
     assert gather is not None
@@ -39,45 +42,45 @@ def test_incoming_call_gets_welcome_in_a_gather_with_a_timeout_redirect(app: Fla
 
 
 def test_menu_step_and_silence(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     call.press("4")
-    assert call.node == "ecard" and "下载电子社保卡" in call.twiml
+    assert call.node == "ecard" and "下载电子社保卡" in call.said
     call.silence()
-    assert "没有收到" in call.twiml and call.node == "ecard"
+    assert "没有收到" in call.said and call.node == "ecard"
 
 
 def test_id_input_has_numdigits_18_and_hash_finish_and_reads_back(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     call.press("1")
     root = assert_valid_twiml(call.twiml)
     gather = root.find("Gather")
     assert gather is not None and gather.attrib["numDigits"] == "18" and gather.attrib["finishOnKey"] == "#"
     call.press(ID[:-1] + "9")  # bad check digit
-    assert "有误" in call.twiml or "不正确" in call.twiml
+    assert "有误" in call.said or "不正确" in call.said
     call.press(ID)
-    assert "1 1 0 1 0 1" in call.twiml
+    assert "1 1 0 1 0 1" in call.said
     gather = assert_valid_twiml(call.twiml).find("Gather")
     assert gather is not None and gather.attrib["numDigits"] == "1"
 
 
 def test_english_after_language_switch(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     call.press("9")
     call.press("2")
     say = assert_valid_twiml(call.twiml).find("Gather/Say")
     assert say is not None and say.attrib["language"] == "en-US" and say.attrib["voice"] == "Polly.Joanna"
 
 
-def test_voices_are_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_voices_are_configurable(make_app: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IVR_SAY_VOICE_ZH_CN", "Polly.Zhiyu")
     monkeypatch.setenv("IVR_SAY_LANGUAGE_ZH_CN", "zh-CN")
-    call = WebCall(make_app(tmp_path).test_client())
+    call = WebCall(make_app().test_client(), xsd=True)
     say = assert_valid_twiml(call.twiml).find("Gather/Say")
     assert say is not None and say.attrib["language"] == "zh-CN"
 
 
 def test_agent_in_hours_dials_with_an_action(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     call.press("0")
     root = assert_valid_twiml(call.twiml)
     dial = root.find("Dial")
@@ -85,7 +88,7 @@ def test_agent_in_hours_dials_with_an_action(app: Flask) -> None:
     assert dial.attrib["action"].startswith("/voice/step?s=")
     assert call.node == "agent_transfer"
     call.dial_ends("busy")
-    assert "留言请按1" in call.twiml
+    assert "留言请按1" in call.said
     call.press("1")
     root = assert_valid_twiml(call.twiml)
     record = root.find("Record")
@@ -94,27 +97,27 @@ def test_agent_in_hours_dials_with_an_action(app: Flask) -> None:
 
 
 def test_agent_transfer_completed_hangs_up(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     call.press("0")
     call.dial_ends("completed", 120)
-    assert assert_valid_twiml(call.twiml).find("Hangup") is not None
+    assert call.find(Hangup) is not None
 
 
-def test_agent_without_a_configured_number_offers_voicemail(tmp_path: Path) -> None:
-    app = make_app(tmp_path, AGENT_NUMBER=None)
-    call = WebCall(app.test_client())
+def test_agent_without_a_configured_number_offers_voicemail(make_app: AppFactory) -> None:
+    app = make_app(AGENT_NUMBER=None)
+    call = WebCall(app.test_client(), xsd=True)
     call.press("0")
-    assert "<Dial" not in call.twiml and "留言请按1" in call.twiml
+    assert call.find(Dial) is None and "留言请按1" in call.said
 
 
-def test_out_of_hours_announces_hours(tmp_path: Path) -> None:
-    call = WebCall(make_app(tmp_path, CLOCK=OUT_OF_HOURS).test_client())
+def test_out_of_hours_announces_hours(make_app: AppFactory) -> None:
+    call = WebCall(make_app(CLOCK=OUT_OF_HOURS).test_client(), xsd=True)
     call.press("0")
-    assert "8:30" in call.twiml and "<Dial" not in call.twiml
+    assert "8:30" in call.said and call.find(Dial) is None
 
 
 def test_voicemail_then_goodbye_ends_with_hangup(app: Flask) -> None:
-    call = WebCall(app.test_client())
+    call = WebCall(app.test_client(), xsd=True)
     call.press("0")
     call.dial_ends("no-answer")
     call.press("1")
@@ -125,7 +128,7 @@ def test_voicemail_then_goodbye_ends_with_hangup(app: Flask) -> None:
 
 def test_replayed_step_gets_the_same_answer_and_changes_nothing(app: Flask) -> None:
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     call.press("4")
     first = call.twiml
     again = client.post("/voice/step?s=1", data={"CallSid": call.sid, "Digits": "5"})
@@ -136,7 +139,7 @@ def test_replayed_step_gets_the_same_answer_and_changes_nothing(app: Flask) -> N
 
 def test_replayed_incoming_webhook_is_idempotent(app: Flask) -> None:
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     again = client.post("/voice", data={"CallSid": call.sid, "From": call.caller})
     assert again.data.decode() == call.twiml
 
@@ -153,9 +156,9 @@ def test_stale_state_from_an_older_menu_restarts_politely(app: Flask) -> None:
     from ivr.storage.models import CallRecord
 
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     call.press("4")
-    db = app.extensions["ivr"].db
+    db = app_state(app).db
     with db.session() as s:
         s.execute(update(CallRecord).values(state='{"garbage": true}'))
     call.press("1")
@@ -174,17 +177,17 @@ def test_webhook_without_a_usable_callsid_apologises(app: Flask, form: dict[str,
     resp = app.test_client().post("/voice", data=form)
     assert resp.status_code == 200
     root = assert_valid_twiml(resp.data)
-    assert root.find("Hangup") is not None and "暂时" in resp.data.decode()
+    assert root.find("Hangup") is not None and "暂时" in Twiml.parse(resp.data).said
 
 
 def test_status_callback_closes_the_call(app: Flask) -> None:
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     resp = client.post("/status", data={"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "61"})
     assert resp.status_code == 204
     from ivr.storage.models import CallRecord
 
-    with app.extensions["ivr"].db.session() as s:
+    with app_state(app).db.session() as s:
         row = s.get(CallRecord, call.sid)
         assert row is not None and row.status == "completed" and row.duration == 61 and row.ended_at is not None
     assert client.post("/status", data={"CallSid": "CAnope", "CallStatus": "completed"}).status_code == 404
@@ -195,30 +198,31 @@ def test_healthz_reports_the_store(app: Flask, tmp_path: Path) -> None:
     assert resp.status_code == 200 and resp.json == {"status": "ok", "menu": "12333", "version": "1.0.0"}
 
 
-def test_database_down_gives_a_polite_apology_not_a_500(tmp_path: Path) -> None:
+def test_database_down_gives_a_polite_apology_not_a_500(tmp_path: Path, make_app: AppFactory) -> None:
     # A directory where the database file should be: SQLite cannot open it.
     (tmp_path / "ivr.db").mkdir()
-    app = make_app(tmp_path)
+    app = make_app()
     client = app.test_client()
     resp = client.post("/voice", data={"CallSid": "CA1", "From": "+86138"})
     assert resp.status_code == 200
     root = assert_valid_twiml(resp.data)
     assert root.find("Hangup") is not None
-    assert "temporarily unavailable" in resp.data.decode()
+    assert "temporarily unavailable" in Twiml.parse(resp.data).said
     assert client.get("/healthz").status_code == 503
 
 
 def test_database_going_down_mid_call(app: Flask) -> None:
     client = app.test_client()
-    call = WebCall(client)
-    app.extensions["ivr"].db.dispose()
-    app.extensions["ivr"].db.url = app.extensions["ivr"].db.url.set(database="/nonexistent/dir/ivr.db")
+    call = WebCall(client, xsd=True)
+    state = app_state(app)
+    state.close()
+    state.db.url = state.db.url.set(database="/nonexistent/dir/ivr.db")
     call.press("4")
-    assert "暂时无法提供服务" in call.twiml
+    assert "暂时无法提供服务" in call.said
 
 
-def test_request_body_is_limited(tmp_path: Path) -> None:
-    app = make_app(tmp_path, MAX_BODY_BYTES=2048)
+def test_request_body_is_limited(make_app: AppFactory) -> None:
+    app = make_app(MAX_BODY_BYTES=2048)
     resp = app.test_client().post("/voice", data={"CallSid": "CA1", "From": "x" * 5000})
     assert resp.status_code == 413
 
@@ -228,10 +232,10 @@ def test_logs_never_show_a_full_id_number_or_password(app: Flask, caplog: pytest
     logger.propagate = True
     try:
         with caplog.at_level(logging.DEBUG, logger="ivr"):
-            call = WebCall(app.test_client())
+            call = WebCall(app.test_client(), xsd=True)
             for key in ["1", ID, "1", "654321"]:
                 call.press(key)
-        events = app.extensions["ivr"].runner.store.events(call.sid)
+        events = app_state(app).runner.store.events(call.sid)
     finally:
         logger.propagate = False
     text = caplog.text + repr(events)
@@ -239,24 +243,24 @@ def test_logs_never_show_a_full_id_number_or_password(app: Flask, caplog: pytest
     assert "110***********4258" in repr(events) and "******" in repr(events)
 
 
-def test_production_refuses_to_start_without_an_auth_token(tmp_path: Path) -> None:
+def test_production_refuses_to_start_without_an_auth_token(make_app: AppFactory) -> None:
     with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
-        make_app(tmp_path, ENV="production")
-    assert make_app(tmp_path, ENV="production", INSECURE=True)
-    assert make_app(tmp_path, ENV="production", TWILIO_AUTH_TOKEN="secret")
+        make_app(ENV="production")
+    assert make_app(ENV="production", INSECURE=True)
+    assert make_app(ENV="production", TWILIO_AUTH_TOKEN="secret")
 
 
-def test_bad_settings_are_named(tmp_path: Path) -> None:
+def test_bad_settings_are_named(make_app: AppFactory) -> None:
     with pytest.raises(ConfigError, match="IVR_PUBLIC_URL"):
-        make_app(tmp_path, PUBLIC_URL="ftp://nope")
+        make_app(PUBLIC_URL="ftp://nope")
     with pytest.raises(ConfigError, match="IVR_CLOCK"):
-        make_app(tmp_path, CLOCK="2026-11-23T10:00:00")
+        make_app(CLOCK="2026-11-23T10:00:00")
 
 
-def test_two_apps_on_one_database_serve_alternate_steps(tmp_path: Path) -> None:
-    a = make_app(tmp_path).test_client()
-    b = make_app(tmp_path).test_client()
-    call = WebCall(a)
+def test_two_apps_on_one_database_serve_alternate_steps(make_app: AppFactory) -> None:
+    a = make_app().test_client()
+    b = make_app().test_client()
+    call = WebCall(a, xsd=True)
     call.client = b
     call.press("4")
     call.client = a
@@ -271,7 +275,7 @@ def test_two_apps_on_one_database_serve_alternate_steps(tmp_path: Path) -> None:
 
 def test_metrics_count_calls_steps_latency_and_outcomes(app: Flask) -> None:
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     call.press("4")
     call.press("0")  # agent.hours runs: one transaction outcome
     client.post("/status", data={"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"})
@@ -291,11 +295,11 @@ def test_a_password_does_not_outlive_a_call_abandoned_mid_entry(app: Flask) -> N
     from ivr.storage.models import CallRecord
 
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     # Activation: ID, confirm, then the initial password; the caller hangs up before the new one.
     for key in ["1", ID, "1", "654321"]:
         call.press(key)
-    db = app.extensions["ivr"].db
+    db = app_state(app).db
     with db.session() as s:
         row = s.get(CallRecord, call.sid)
         assert row is not None and "654321" in row.state  # held only while the call needs it
@@ -314,22 +318,22 @@ def test_each_step_names_every_node_it_entered(app: Flask) -> None:
     assert resp.headers["X-IVR-Path"] == "activate_intro,activate_id"
     replay = client.post("/voice/step?s=1", data={"CallSid": "CApath", "Digits": "1"})
     assert "X-IVR-Path" not in replay.headers and replay.headers["X-IVR-Node"] == "activate_id"
-    kinds = [(kind, node) for kind, node, _ in app.extensions["ivr"].runner.store.events("CApath")]
+    kinds = [(kind, node) for kind, node, _ in app_state(app).runner.store.events("CApath")]
     assert ("enter", "activate_intro") in kinds and ("enter", "activate_id") in kinds
 
 
-def test_an_sqlite_folder_that_cannot_be_made_gives_an_apology(tmp_path: Path) -> None:
+def test_an_sqlite_folder_that_cannot_be_made_gives_an_apology(tmp_path: Path, make_app: AppFactory) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    app = make_app(tmp_path, DATABASE_URL=f"sqlite:///{blocker / 'sub' / 'ivr.db'}")
+    app = make_app(DATABASE_URL=f"sqlite:///{blocker / 'sub' / 'ivr.db'}")
     resp = app.test_client().post("/voice", data={"CallSid": "CA1", "From": "+86"})
-    assert resp.status_code == 200 and b"<Hangup" in resp.data
+    assert resp.status_code == 200 and Twiml.parse(resp.data).find(Hangup) is not None
     assert app.test_client().get("/healthz").status_code == 503
 
 
-def test_connection_overrides_ride_on_every_step_url(tmp_path: Path) -> None:
-    app = make_app(tmp_path, CONNECTION_OVERRIDE="rc=2&rp=all")
-    call = WebCall(app.test_client())
+def test_connection_overrides_ride_on_every_step_url(make_app: AppFactory) -> None:
+    app = make_app(CONNECTION_OVERRIDE="rc=2&rp=all")
+    call = WebCall(app.test_client(), xsd=True)
     root = assert_valid_twiml(call.twiml)
     gather, redirect = root.find("Gather"), root.find("Redirect")
     assert gather is not None and gather.attrib["action"] == "/voice/step?s=1#rc=2&rp=all"
@@ -341,13 +345,13 @@ def test_connection_overrides_ride_on_every_step_url(tmp_path: Path) -> None:
 def test_a_retried_step_after_a_lost_answer_is_answered_again_not_redone(app: Flask) -> None:
     # What Twilio's retry (rc=...) meets when a worker died after committing but before answering.
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     call.press("4")
     committed = call.twiml
     retry = client.post("/voice/step?s=1", data={"CallSid": call.sid, "Digits": "4"})
     assert retry.data.decode() == committed and retry.headers["X-IVR-Node"] == "ecard"
 
 
-def test_bad_connection_override_is_refused(tmp_path: Path) -> None:
+def test_bad_connection_override_is_refused(make_app: AppFactory) -> None:
     with pytest.raises(ConfigError, match="IVR_CONNECTION_OVERRIDE"):
-        make_app(tmp_path, CONNECTION_OVERRIDE="rc=2#evil")
+        make_app(CONNECTION_OVERRIDE="rc=2#evil")

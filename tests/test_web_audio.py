@@ -7,15 +7,15 @@ from pathlib import Path
 
 from ivr.audio import RenderReport
 from tests.twiml_tools import WebCall, assert_valid_twiml
-from tests.webapp import make_app
+from tests.webapp import AppFactory
 
 ID = "11010519491231002X"
 
 
-def test_rendered_prompts_are_played_and_served(rendered: tuple[Path, RenderReport], tmp_path: Path) -> None:
-    app = make_app(tmp_path, AUDIO_DIR=str(rendered[0]))
+def test_rendered_prompts_are_played_and_served(rendered: tuple[Path, RenderReport], make_app: AppFactory) -> None:
+    app = make_app(AUDIO_DIR=str(rendered[0]))
     client = app.test_client()
-    call = WebCall(client)
+    call = WebCall(client, xsd=True)
     root = assert_valid_twiml(call.twiml)
     plays = [p.text or "" for p in root.iterfind("Gather/Play")]
     assert plays and root.find("Gather/Say") is None
@@ -29,8 +29,8 @@ def test_rendered_prompts_are_played_and_served(rendered: tuple[Path, RenderRepo
         assert again.status_code == 304
 
 
-def test_a_read_back_is_assembled_from_digit_clips(rendered: tuple[Path, RenderReport], tmp_path: Path) -> None:
-    call = WebCall(make_app(tmp_path, AUDIO_DIR=str(rendered[0])).test_client())
+def test_a_read_back_is_assembled_from_digit_clips(rendered: tuple[Path, RenderReport], make_app: AppFactory) -> None:
+    call = WebCall(make_app(AUDIO_DIR=str(rendered[0])).test_client(), xsd=True)
     call.press("1")
     call.press(ID[:-1] + "*")
     root = assert_valid_twiml(call.twiml)
@@ -39,20 +39,22 @@ def test_a_read_back_is_assembled_from_digit_clips(rendered: tuple[Path, RenderR
     assert len(plays) >= 18 and root.find("Gather/Say") is None
 
 
-def test_unknown_or_escaping_audio_names_are_404(rendered: tuple[Path, RenderReport], tmp_path: Path) -> None:
-    client = make_app(tmp_path, AUDIO_DIR=str(rendered[0])).test_client()
+def test_unknown_or_escaping_audio_names_are_404(rendered: tuple[Path, RenderReport], make_app: AppFactory) -> None:
+    client = make_app(AUDIO_DIR=str(rendered[0])).test_client()
     for name in ["nope.wav", "..%2Fmanifest.json", "manifest.json", ".hidden.wav"]:
         assert client.get(f"/audio/{name}").status_code == 404, name
 
 
-def test_without_rendered_audio_prompts_are_said(tmp_path: Path) -> None:
-    app = make_app(tmp_path, AUDIO_DIR=str(tmp_path / "empty"))
-    root = assert_valid_twiml(WebCall(app.test_client()).twiml)
+def test_without_rendered_audio_prompts_are_said(tmp_path: Path, make_app: AppFactory) -> None:
+    app = make_app(AUDIO_DIR=str(tmp_path / "empty"))
+    root = assert_valid_twiml(WebCall(app.test_client(), xsd=True).twiml)
     assert root.find("Gather/Say") is not None and root.find("Gather/Play") is None
     assert app.test_client().get("/audio/x.wav").status_code == 404
 
 
-def test_a_changed_prompt_falls_back_to_say(rendered: tuple[Path, RenderReport], tmp_path: Path) -> None:
+def test_a_changed_prompt_falls_back_to_say(
+    rendered: tuple[Path, RenderReport], tmp_path: Path, make_app: AppFactory
+) -> None:
     import json
 
     menu = json.loads(Path("menus/12333.json").read_text(encoding="utf-8"))
@@ -60,6 +62,6 @@ def test_a_changed_prompt_falls_back_to_say(rendered: tuple[Path, RenderReport],
     path = tmp_path / "menu.json"
     path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
     root = assert_valid_twiml(
-        WebCall(make_app(tmp_path, AUDIO_DIR=str(rendered[0]), MENU=str(path)).test_client()).twiml
+        WebCall(make_app(AUDIO_DIR=str(rendered[0]), MENU=str(path)).test_client(), xsd=True).twiml
     )
     assert "测试热线" in (root.findtext("Gather/Say") or "")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.twiml_tools import assert_valid_twiml
-from tests.webapp import dispose_apps, make_app
+from ivr.phone.twiml import Gather
+from ivr.web import app_state
+from tests.twiml_tools import WebCall, assert_valid_twiml
+from tests.webapp import build_app
 
 FIELDS = ["CallSid", "From", "To", "Digits", "CallStatus", "DialCallStatus", "RecordingUrl", "RecordingDuration"]
 
@@ -37,15 +38,11 @@ paths = st.one_of(
 
 @pytest.fixture(scope="module")
 def fuzz_app() -> Iterator[Flask]:
+    """One app for the whole module (hypothesis runs each test many times), closed at its end."""
     with tempfile.TemporaryDirectory() as tmp:
-        yield make_app(Path(tmp))
-        dispose_apps()
-
-
-@pytest.fixture(autouse=True)
-def _close_apps() -> Iterator[None]:
-    # This module's app lives for the whole module; conftest's per-test cleanup would close it.
-    yield
+        app = build_app(Path(tmp))
+        yield app
+        app_state(app).close()
 
 
 def _check(client: FlaskClient, path: str, data: dict[str, str]) -> None:
@@ -74,14 +71,9 @@ def test_missing_or_odd_callsid(fuzz_app: Flask, data: dict[str, str]) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(keys=st.lists(text, min_size=1, max_size=15))
 def test_a_caller_mashing_keys_follows_the_service_urls(fuzz_app: Flask, keys: list[str]) -> None:
-    client = fuzz_app.test_client()
     sid = "CAmash" + str(abs(hash(tuple(keys))))[:20]
-    body = client.post("/voice", data={"CallSid": sid, "From": "+86"}).data.decode()
+    call = WebCall(fuzz_app.test_client(), sid=sid, caller="+86", xsd=True)
     for key in keys:
-        m = re.search(r'<Gather[^>]*action="([^"]+)"', body)
-        if m is None:
+        if call.answer.action(Gather) is None:
             break  # the call ended or moved to a transfer or a recording
-        resp = client.post(m.group(1).replace("&amp;", "&"), data={"CallSid": sid, "Digits": key})
-        assert resp.status_code == 200
-        body = resp.data.decode()
-        assert_valid_twiml(body)
+        call.press(key)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from ivr.phone.twiml import Gather
+from ivr.web import app_state
 from ivr.web.security import require_twilio_signature
-from tests.webapp import make_app
+from tests.twiml_tools import Twiml
+from tests.webapp import AppFactory
 
 TOKEN = "12345"
 FORM = {"CallSid": "CA" + "1" * 32, "From": "+8613800000000", "To": "+8612333", "CallStatus": "ringing"}
@@ -20,9 +22,9 @@ def sign(url: str, form: dict[str, str], token: str = TOKEN) -> str:
     return str(RequestValidator(token).compute_signature(url, form))
 
 
-def test_twilio_known_test_vector_passes_our_check(tmp_path: Path) -> None:
+def test_twilio_known_test_vector_passes_our_check(make_app: AppFactory) -> None:
     # The vector twilio-python's own tests use: token 12345 and this URL and form.
-    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://mycompany.com")
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://mycompany.com")
 
     @app.post("/myapp.php")
     @require_twilio_signature
@@ -43,15 +45,15 @@ def test_twilio_known_test_vector_passes_our_check(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def signed_app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN)
+def signed_app(make_app: AppFactory) -> Flask:
+    return make_app(TWILIO_AUTH_TOKEN=TOKEN)
 
 
 def test_signed_request_is_served(signed_app: Flask) -> None:
     resp = signed_app.test_client().post(
         "/voice", data=FORM, headers={"X-Twilio-Signature": sign("http://localhost/voice", FORM)}
     )
-    assert resp.status_code == 200 and b"<Gather" in resp.data
+    assert resp.status_code == 200 and Twiml.parse(resp.data).find(Gather) is not None
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,7 @@ def test_forged_or_missing_signature_is_refused(signed_app: Flask, headers: dict
     client = signed_app.test_client()
     assert client.post("/voice", data=FORM, headers=headers).status_code == 403
     assert client.post("/status", data=FORM, headers=headers).status_code == 403
-    assert signed_app.extensions["ivr"].runner.store.count() == 0
+    assert app_state(signed_app).runner.store.count() == 0
 
 
 def test_step_urls_are_signed_with_their_query(signed_app: Flask) -> None:
@@ -105,20 +107,20 @@ FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ivr.example.com"
     ],
 )
 def test_url_twilio_signed_behind_a_proxy(
-    tmp_path: Path, settings: dict[str, Any], headers: dict[str, str], status: int
+    make_app: AppFactory, settings: dict[str, Any], headers: dict[str, str], status: int
 ) -> None:
-    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, **settings)
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, **settings)
     assert _behind_proxy(app, PUBLIC, headers) == status
 
 
-def test_signature_with_the_default_port_also_passes(tmp_path: Path) -> None:
+def test_signature_with_the_default_port_also_passes(make_app: AppFactory) -> None:
     # Twilio may sign https://host:443/voice or https://host/voice; both are the same URL.
-    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://ivr.example.com")
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://ivr.example.com")
     assert _behind_proxy(app, "https://ivr.example.com:443/voice", {}) == 200
 
 
-def test_a_signature_over_the_url_with_its_override_fragment_passes(tmp_path: Path) -> None:
-    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
+def test_a_signature_over_the_url_with_its_override_fragment_passes(make_app: AppFactory) -> None:
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
     client = app.test_client()
     h = {"X-Twilio-Signature": sign("http://localhost/voice#rc=2&rp=all", FORM)}
     assert client.post("/voice", data=FORM, headers=h).status_code == 200
@@ -126,11 +128,11 @@ def test_a_signature_over_the_url_with_its_override_fragment_passes(tmp_path: Pa
     assert client.post("/voice", data=FORM, headers=h).status_code == 403
 
 
-def test_the_simulator_signs_and_follows_urls_with_overrides(tmp_path: Path) -> None:
+def test_the_simulator_signs_and_follows_urls_with_overrides(make_app: AppFactory) -> None:
     from ivr.phone.callers import parse_answers
     from ivr.phone.run import simulate
 
-    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, CONNECTION_OVERRIDE="rc=2&rp=all")
     result = simulate(app, parse_answers("4 1 #"), auth_token=TOKEN)
     assert result.exit_code == 0
     nodes = [getattr(e, "node", None) for e in result.events if type(e).__name__ == "Request"]

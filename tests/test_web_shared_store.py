@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -15,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.twiml_tools import WebCall, assert_valid_twiml
-from tests.webapp import make_app
+from ivr.phone.twiml import Dial, Gather, Hangup
+from tests.twiml_tools import Twiml, WebCall, assert_valid_twiml
+from tests.webapp import AppFactory
 
 
 def _free_port() -> int:
@@ -71,45 +71,45 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[int, int]]:
             proc.wait(timeout=10)
 
 
-def _post(port: int, path: str, form: dict[str, str]) -> str:
+def _post(port: int, path: str, form: dict[str, str]) -> Twiml:
     data = urllib.parse.urlencode(form).encode()
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", data=data, timeout=10) as r:
         assert r.status == 200 and r.headers.get_content_type() == "text/xml"
-        body: str = r.read().decode()
+        body = r.read()
     assert_valid_twiml(body)
-    return body
+    return Twiml.parse(body)
 
 
 def test_two_server_processes_serve_alternate_steps_of_one_call(two_servers: tuple[int, int]) -> None:
     a, b = two_servers
     form = {"CallSid": "CA" + "7" * 32, "From": "+8613800000000"}
-    body = _post(a, "/voice", form)
+    answer = _post(a, "/voice", form)
     ports = [b, a, b, a]
     for port, key in zip(ports, ["4", "2", "#", "#"], strict=True):
-        action = re.search(r'<Gather[^>]*action="([^"]+)"', body)
-        assert action, body
-        body = _post(port, action.group(1).replace("&amp;", "&"), {**form, "Digits": key})
+        action = answer.action(Gather)
+        assert action, answer.body
+        answer = _post(port, action, {**form, "Digits": key})
         if key == "2":
-            assert "支付宝" in body  # the insured-place switch, served by the other process
-    assert "激活社保卡，请按1" in body  # back at the main menu after two "back" keys
+            assert "支付宝" in answer.said  # the insured-place switch, served by the other process
+    assert "激活社保卡，请按1" in answer.said  # back at the main menu after two "back" keys
 
 
-def test_whole_call_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    app = make_app(tmp_path, DATABASE_URL=postgres_url)
-    call = WebCall(app.test_client(), sid="CA" + "8" * 32)
+def test_whole_call_on_postgresql(postgres_url: str, make_app: AppFactory) -> None:
+    app = make_app(DATABASE_URL=postgres_url)
+    call = WebCall(app.test_client(), sid="CA" + "8" * 32, xsd=True)
     for key in ["4", "1", "#", "#", "9", "2"]:
         call.press(key)
-    assert "To activate a card, press 1" in call.twiml
-    other = make_app(tmp_path, DATABASE_URL=postgres_url)
+    assert "To activate a card, press 1" in call.said
+    other = make_app(DATABASE_URL=postgres_url)
     call.client = other.test_client()
     call.press("0")
-    assert "<Dial" in call.twiml
+    assert call.find(Dial) is not None
     assert other.test_client().get("/healthz").status_code == 200
 
 
-def test_postgresql_down_gives_an_apology(tmp_path: Path) -> None:
+def test_postgresql_down_gives_an_apology(make_app: AppFactory) -> None:
     port = _free_port()  # nothing listens there
-    app = make_app(tmp_path, DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/none?connect_timeout=2")
+    app = make_app(DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/none?connect_timeout=2")
     resp = app.test_client().post("/voice", data={"CallSid": "CA1", "From": "+86"})
-    assert resp.status_code == 200 and b"<Hangup" in resp.data
+    assert resp.status_code == 200 and Twiml.parse(resp.data).find(Hangup) is not None
     assert app.test_client().get("/healthz").status_code == 503

@@ -24,10 +24,10 @@ from sqlalchemy import insert
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-from ivr.services.cards import is_trivial_pin
+from ivr.rules import is_new_password
+from ivr.services.seed import DEMO_CARDS
 from ivr.storage.cards import Card, hash_pin
 from ivr.storage.db import Database
-from ivr.storage.seed import DEMO_CARDS
 
 __all__ = [
     "ACTIVE_PIN",
@@ -82,7 +82,7 @@ def keys(id_number: str) -> str:
 
 def new_pin_for(id_number: str) -> str:
     """A new password the line accepts for this card (not trivial, not the initial one)."""
-    return next(p for p in NEW_PINS if not is_trivial_pin(p, id_number) and p != INITIAL_PIN)
+    return next(p for p in NEW_PINS if is_new_password(p, id_number) and p != INITIAL_PIN)
 
 
 @dataclass

@@ -13,10 +13,10 @@ import sys
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy import select
 
-from ivr.storage.cards import CARD_KINDS, CARD_STATUSES, MAX_ATTEMPTS, AuditEntry, Card, LossReport, mask_id_number
-from ivr.storage.cli import open_database
+from ivr.db_cli import open_database
+from ivr.rules import MAX_ATTEMPTS, beijing_date, mask_id_number, normalize_id_number
+from ivr.storage.cards import CARD_KINDS, CARD_STATUSES
 from ivr.storage.db import Database
 
 __all__ = ["cards"]
@@ -30,8 +30,6 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _id_number(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    from ivr.services.cards import normalize_id_number
-
     number = normalize_id_number(value)
     if number is None:
         raise click.BadParameter("not a valid 18-character resident ID number (check digit wrong, or a bad date)")
@@ -88,11 +86,12 @@ def add(
     """Create a card."""
     from ivr.services.cards import CardError, add_card
     from ivr.storage.db import StoreUnavailable
+    from ivr.storage.transactions import transaction
 
     try:
-        with open_database(database_url) as (settings, database), database.session() as s:
+        with open_database(database_url) as (settings, database), transaction(database) as tx:
             add_card(
-                s,
+                tx,
                 id_number=id_number,
                 pin=pin,
                 now=settings.now(),
@@ -158,24 +157,19 @@ def unlock(id_number: str, database_url: str | None) -> None:
 
     For an operator, once the holder has proved who they are.
     """
-    from ivr.services.cards import lock_card
-    from ivr.storage.cards import write_audit
     from ivr.storage.db import StoreUnavailable
+    from ivr.storage.transactions import transaction
 
     try:
-        with open_database(database_url) as (settings, database), database.session() as s:
+        with open_database(database_url) as (settings, database), transaction(database) as tx:
             now = settings.now()
-            card = lock_card(s, id_number)
+            card = tx.lock_card(id_number)
             if card is None:
                 _fail(f"no card for {mask_id_number(id_number)}")
             was_locked = card.locked
-            card.failed_attempts = 0
-            card.locked_at = None
-            card.updated_at = now
+            tx.unlock(card, now)
             outcome = "unlocked" if was_locked else "not_locked"
-            write_audit(
-                s, now=now, call_sid="", service="cards.unlock", outcome=outcome, id_number=id_number, card=card
-            )
+            tx.audit(now=now, call_sid="", service="cards.unlock", outcome=outcome, id_number=id_number, card=card)
     except StoreUnavailable as exc:
         _fail(str(exc))
     click.echo(f"{mask_id_number(id_number)}: {'unlocked' if was_locked else 'was not locked; count reset to 0'}")
@@ -183,15 +177,16 @@ def unlock(id_number: str, database_url: str | None) -> None:
 
 def _describe(database: Database, id_number: str, now: dt.datetime) -> dict[str, Any] | None:
     """The card as ``show`` prints it, or None if there is none."""
-    from ivr.services.cards import beijing_date, card_view, latest_report
+    from ivr.services.cards import card_view
+    from ivr.storage.transactions import transaction
 
-    with database.session() as s:
-        card = s.scalars(select(Card).where(Card.id_number == id_number)).one_or_none()
+    with transaction(database) as tx:
+        card = tx.find_card(id_number)
         if card is None:
             return None
-        view = card_view(card, latest_report(s, card), beijing_date(now))
-        reports = s.scalars(select(LossReport).where(LossReport.card_id == card.id).order_by(LossReport.id)).all()
-        audit = s.scalars(select(AuditEntry).where(AuditEntry.card_id == card.id).order_by(AuditEntry.id)).all()
+        view = card_view(card, tx.latest_report(card), beijing_date(now))
+        reports = tx.loss_reports(card)
+        audit = tx.history(card)
         return {
             "id_number": mask_id_number(card.id_number),
             "holder": card.holder,

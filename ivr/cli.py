@@ -108,7 +108,7 @@ def _register_commands() -> None:
 
     main.add_command(render)
     from ivr.cards_cli import cards
-    from ivr.storage.cli import db
+    from ivr.db_cli import db
     from ivr.web.cli import serve
 
     main.add_command(serve)

@@ -8,7 +8,7 @@ no clock.  ::
     assert "electronic" in call.last_heard
 
 Services run from ``services``: a name mapped to an outcome, a
-:class:`ServiceResultData`, or a function of the arguments.  A service with no
+:class:`~ivr.engine.ServiceDone`, or a function of the arguments.  A service with no
 entry fails, as a service whose back end is down would.
 """
 
@@ -39,11 +39,10 @@ from ivr.engine import (
 )
 from ivr.errors import ServiceUnavailable
 from ivr.menu.model import Menu
-from ivr.services.registry import ServiceResultData
 
 __all__ = ["Call", "ServiceStub", "Turn"]
 
-ServiceStub = str | ServiceResultData | Callable[[Mapping[str, str | None]], ServiceResultData | str]
+ServiceStub = str | ServiceDone | Callable[[Mapping[str, str | None]], ServiceDone | str]
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ class Call:
             result = None
             self.transcript.append(Turn("system", f"{invoke.service} failed: {exc}"))
         if isinstance(result, str):
-            result = ServiceResultData(result)
+            result = ServiceDone(result)
         if result is None:
             return ServiceFailed("no service")
         self.transcript.append(Turn("system", f"{invoke.service} -> {result.outcome}"))

@@ -23,12 +23,13 @@ from stdnum.cn import ric
 
 from ivr.harness import Call
 from ivr.menu import Menu
-from ivr.services.calendar import BEIJING
+from ivr.rules import BEIJING
 from ivr.services.cards import add_card
 from ivr.services.handlers import build_registry, context_stubs
 from ivr.services.registry import ServiceContext
 from ivr.storage.cards import Card
 from ivr.storage.db import Database
+from ivr.storage.transactions import transaction
 from tests.twiml_tools import CALLER, new_sid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,9 +108,9 @@ def make_card(
 ) -> str:
     """Add a card with a fresh ID number, as an operator would; returns the ID number."""
     id_number = new_id_number(x)
-    with db.session() as s:
+    with transaction(db) as tx:
         add_card(
-            s,
+            tx,
             id_number=id_number,
             pin=pin,
             now=now,

@@ -429,7 +429,7 @@ def test_a_store_that_is_down_gives_a_banner_not_a_500(tmp_path: Path, admin_app
 
 
 def test_a_path_follows_the_nodes_entered_even_through_chained_services() -> None:
-    from ivr.web.admin.queries import build_path
+    from ivr.storage.reports import build_path
 
     # One step stores its keys and service outcomes first, then the nodes it entered.
     step = [("Digits", "main"), ("service", "s1"), ("service", "s2"), ("enter", "s1"), ("enter", "m"), ("enter", "s2")]

@@ -14,12 +14,13 @@ from sqlalchemy import select
 from stdnum.cn import ric
 
 import ivr.storage.models  # noqa: F401 - the call tables
-from ivr.services.calendar import BEIJING
-from ivr.services.cards import card_view, latest_report, normalize_id_number
+from ivr.rules import BEIJING, mask_id_number, normalize_id_number
+from ivr.services.cards import card_view
+from ivr.services.seed import DEMO_CARDS, demo_card, seed_demo
 from ivr.storage.base import Base
-from ivr.storage.cards import Card, hash_pin, mask_id_number, verify_pin
+from ivr.storage.cards import Card, hash_pin, verify_pin
 from ivr.storage.db import Database
-from ivr.storage.seed import DEMO_CARDS, demo_card, seed_demo
+from ivr.storage.transactions import transaction
 from tests.cards_support import MENU_PATH, NOW, ROOT, db, db_url
 
 __all__ = ["db", "db_url"]  # fixtures, imported for pytest
@@ -121,11 +122,12 @@ def test_seeded_demo_cards_read_as_documented(db: Database) -> None:
     assert not any(added for _, added in seed_demo(db, NOW))  # seeding twice adds nothing
     today = NOW.date()
     views = {}
-    with db.session() as s:
+    with transaction(db) as tx:
         for demo in DEMO_CARDS:
-            card = s.scalars(select(Card).where(Card.id_number == demo.id_number)).one()
+            card = tx.find_card(demo.id_number)
+            assert card is not None
             assert verify_pin(demo.pin, card.pin_hash)
-            views[demo.holder_en] = (card_view(card, latest_report(s, card), today), card.locked)
+            views[demo.holder_en] = (card_view(card, tx.latest_report(card), today), card.locked)
     assert views["Zhang Wei"][0].status == "not_activated"
     assert views["Liu Yang"][0].status == "reported_lost"
     assert views["Liu Yang"][0].until == dt.date(2026, 12, 11)  # reported 2026-11-20, 15 working days

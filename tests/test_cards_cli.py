@@ -9,8 +9,8 @@ from click.testing import CliRunner, Result
 
 from ivr.cli import main
 from ivr.services.cards import CardServices
+from ivr.services.seed import DEMO_CARDS, demo_card
 from ivr.storage.db import Database
-from ivr.storage.seed import DEMO_CARDS, demo_card
 from tests.cards_support import NOW_TEXT, args, ctx, db_url, new_id_number
 
 __all__ = ["db_url"]  # fixture, imported for pytest

@@ -186,9 +186,7 @@ def test_service_values_are_said_as_their_kind() -> None:
 
 
 def _found() -> Any:
-    from ivr.services.registry import ServiceResultData
-
-    return ServiceResultData("found", {"ref": "901", "due": "2027-03-05"})
+    return ServiceDone("found", {"ref": "901", "due": "2027-03-05"})
 
 
 def test_unrouted_outcome_uses_default_and_failure_uses_on_error() -> None:

@@ -6,18 +6,17 @@ from collections.abc import Mapping
 
 import pytest
 
-from ivr.engine import Engine, Gather, Hangup, Invoke, Transfer
+from ivr.engine import Engine, Gather, Hangup, Invoke, ServiceDone, Transfer
 from ivr.harness import Call
 from ivr.menu import Menu
-from ivr.services.registry import ServiceResultData
 
 ID = "110101199003074258"  # a valid resident ID (check digit 8)
 ID_X = "11010519491231002X"  # a valid resident ID ending in X
 
 
-def services(**outcomes: str | ServiceResultData) -> dict[str, str | ServiceResultData]:
+def services(**outcomes: str | ServiceDone) -> dict[str, str | ServiceDone]:
     """Stub services, with the agents on duty unless a test says otherwise."""
-    stubs: dict[str, str | ServiceResultData] = {"agent.hours": "open", "voicemail.save": "saved"}
+    stubs: dict[str, str | ServiceDone] = {"agent.hours": "open", "voicemail.save": "saved"}
     stubs.update({k.replace("_", ".", 1): v for k, v in outcomes.items()})
     return stubs
 
@@ -155,7 +154,7 @@ def test_activation_failures_are_explained(menu: Menu, outcome: str, words: str)
 
 
 def test_wrong_password_tells_attempts_left_and_asks_again(menu: Menu) -> None:
-    result = ServiceResultData("wrong_password", {"attempts_left": "4"})
+    result = ServiceDone("wrong_password", {"attempts_left": "4"})
     call = Call(menu, services(card_activate=result))
     call.press("1").press(ID).press("1").press("654321").press("864209").press("864209")
     assert "4" in call.last_heard
@@ -163,7 +162,7 @@ def test_wrong_password_tells_attempts_left_and_asks_again(menu: Menu) -> None:
 
 
 def test_loss_report_reads_reference_digit_by_digit_and_the_three_rules(menu: Menu) -> None:
-    result = ServiceResultData("reported", {"reference": "20261122001", "expires_on": "2026-12-14"})
+    result = ServiceDone("reported", {"reference": "20261122001", "expires_on": "2026-12-14"})
     call = Call(menu, services(card_report_loss=result))
     call.press("2").press("1").press(ID).press("1").press("864209")
     heard = call.last_heard
@@ -189,13 +188,13 @@ def test_replacement_information_comes_from_the_seeds(menu: Menu) -> None:
 @pytest.mark.parametrize(
     ("result", "words"),
     [
-        (ServiceResultData("not_activated"), "未激活"),
-        (ServiceResultData("active"), "正常"),
-        (ServiceResultData("reported_lost", {"until": "2026-12-14"}), "2026年12月14日"),
-        (ServiceResultData("replacing", {"ready_on": "2027-01-05"}), "2027年1月5日"),
+        (ServiceDone("not_activated"), "未激活"),
+        (ServiceDone("active"), "正常"),
+        (ServiceDone("reported_lost", {"until": "2026-12-14"}), "2026年12月14日"),
+        (ServiceDone("replacing", {"ready_on": "2027-01-05"}), "2027年1月5日"),
     ],
 )
-def test_status_is_read_out(menu: Menu, result: ServiceResultData, words: str) -> None:
+def test_status_is_read_out(menu: Menu, result: ServiceDone, words: str) -> None:
     call = Call(menu, services(card_status=result)).press("3").press(ID).press("1").press("864209")
     assert words in call.last_heard
 

@@ -137,7 +137,7 @@ def _app(db_url: str, tmp_path: Path) -> Any:
 @pytest.fixture
 def reported(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A migrated SQLite database in its own folder, with Li Na's card reported lost by phone: (folder, reference)."""
-    from ivr.storage.seed import demo_card
+    from ivr.services.seed import demo_card
 
     folder = tmp_path / "data"
     folder.mkdir()

@@ -31,9 +31,9 @@ from sqlalchemy import func, select
 
 from bench.load import Store
 from ivr.phone.twiml import Dial, Gather, Record
+from ivr.services.seed import demo_card, seed_demo
 from ivr.storage.cards import AuditEntry, Voicemail
 from ivr.storage.db import Database
-from ivr.storage.seed import demo_card, seed_demo
 from ivr.web import app_state, create_app
 from tests.cards_support import NOW, NOW_TEXT, POSTGRES_ENV, card_row, db, db_url
 from tests.twiml_tools import Twiml, WebCall, assert_valid_twiml

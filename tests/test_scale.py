@@ -19,9 +19,9 @@ from bench.scale import MENU_12333, MenuWalker, compare_serving
 from ivr.menu.checks import check_menu
 from ivr.menu.loader import load_menu, parse_menu
 from ivr.menu.model import InputNode, MenuNode, MessageNode
-from ivr.services.cards import is_trivial_pin
+from ivr.rules import is_new_password
 from ivr.services.registry import default_registry
-from ivr.storage.seed import DEMO_CARDS
+from ivr.services.seed import DEMO_CARDS
 
 HANG_GUARD = 30.0
 """Seconds: not a speed target (that is 1 s, in bench/scale.py), only a guard against a hang."""
@@ -88,4 +88,4 @@ def test_load_id_numbers_are_valid_distinct_and_not_the_demo_cards() -> None:
 def test_new_passwords_for_load_cards_are_accepted_by_the_line() -> None:
     for n in id_numbers(500):
         pin = new_pin_for(n)
-        assert not is_trivial_pin(pin, n) and pin not in (INITIAL_PIN, ACTIVE_PIN)
+        assert is_new_password(pin, n) and pin not in (INITIAL_PIN, ACTIVE_PIN)

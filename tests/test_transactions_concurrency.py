@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 
 import ivr.services.cards as cards_module
+from ivr.engine import ServiceDone
 from ivr.services.cards import CardServices
-from ivr.services.registry import ServiceResultData
 from ivr.storage.cards import LossReport
 from ivr.storage.db import Database
 from ivr.web import app_state
@@ -82,7 +82,7 @@ def test_two_loss_reports_on_one_card_at_once_file_one(db: Database, slow_transa
     id_number = make_card(db, pin="802461", status="active", pin_changed=True)
     services = workers(db, 2)
     try:
-        results: list[ServiceResultData] = at_once(
+        results: list[ServiceDone] = at_once(
             2, lambda i: services[i].report_loss(args(id_number=id_number, pin="802461"), ctx())
         )
     finally:
@@ -99,7 +99,7 @@ def test_wrong_passwords_at_once_are_all_counted(db: Database, slow_transactions
     id_number = make_card(db, pin="802461", status="active", pin_changed=True)
     services = workers(db, 6)
     try:
-        results: list[ServiceResultData] = at_once(
+        results: list[ServiceDone] = at_once(
             6, lambda i: services[i].status(args(id_number=id_number, pin=f"00000{i}"), ctx())
         )
     finally:
@@ -114,7 +114,7 @@ def test_reports_on_different_cards_at_once_get_distinct_references(db: Database
     numbers = [make_card(db, pin="802461", status="active", pin_changed=True) for _ in range(5)]
     services = workers(db, 5)
     try:
-        results: list[ServiceResultData] = at_once(
+        results: list[ServiceDone] = at_once(
             5, lambda i: services[i].report_loss(args(id_number=numbers[i], pin="802461"), ctx())
         )
     finally:

@@ -22,9 +22,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from bench.generate import CardPools, seed_cards
-from ivr.services.calendar import BEIJING
+from ivr.rules import BEIJING
+from ivr.services.seed import seed_demo
 from ivr.storage.db import Database
-from ivr.storage.seed import seed_demo
 
 __all__ = ["AGENT_NUMBER", "CLOCK", "NOW", "Gunicorn", "Store", "free_port", "postgres_base_url"]
 

@@ -442,34 +442,11 @@ def visit_counts(url: str) -> dict[str, int]:
     has no ``call_events`` table.  An SQLite file that does not exist is an
     error too, rather than a new empty database.
     """
-    from sqlalchemy import create_engine, func, inspect, make_url, select
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    # Imported here: drawing a menu needs no database driver.
+    from ivr.storage.db import StoreUnavailable
+    from ivr.storage.reports import visit_counts as stored_visit_counts
 
-    from ivr.storage.models import CallEvent
-
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise GraphError(f"not a database URL: {url!r} (for example sqlite:///ivr.db)") from None
-    shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database not in ("", ":memory:") and not database.startswith("file:") and not Path(database).is_file():
-            raise GraphError(f"no such SQLite database file: {database}")
-    try:
-        engine = create_engine(parsed)
-    except (ArgumentError, ImportError, SQLAlchemyError) as exc:
-        raise GraphError(f"cannot open the database {shown}: {exc}") from None
-    try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table(CallEvent.__tablename__):
-                raise GraphError(f"the database {shown} has no call_events table (run: ivr db upgrade)")
-            rows = conn.execute(
-                select(CallEvent.node, func.count()).where(CallEvent.node != "").group_by(CallEvent.node)
-            ).all()
-    except SQLAlchemyError as exc:
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise GraphError(f"cannot read call events from {shown}: {first}") from None
-    finally:
-        engine.dispose()
-    return {str(node): int(count) for node, count in rows}
+        return stored_visit_counts(url)
+    except StoreUnavailable as exc:
+        raise GraphError(str(exc)) from None

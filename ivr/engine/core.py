@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumError
-
 from ivr.engine.actions import Action, Gather, Hangup, Invoke, Record, Say, Transfer
 from ivr.engine.events import (
     CallStarted,
@@ -44,13 +41,13 @@ from ivr.menu.model import (
     TransferNode,
     VoicemailNode,
 )
+from ivr.rules import is_new_password, normalize_id_number
 
-__all__ = ["CONFIRM_KEY", "MAX_HOPS", "REENTER_KEY", "TRIVIAL_PASSWORDS", "Engine", "Step"]
+__all__ = ["CONFIRM_KEY", "MAX_HOPS", "REENTER_KEY", "Engine", "Step"]
 
 MAX_HOPS = 64
 """Nodes passed through in one step without waiting; a guard, as the checks forbid such loops."""
 
-TRIVIAL_PASSWORDS = frozenset({"000000", "123456"})
 CONFIRM_KEY = "1"
 REENTER_KEY = "2"
 _KEYS = frozenset("0123456789*#")
@@ -301,22 +298,14 @@ class Engine:
         """The entry as it is stored, or None when it breaks the node's rules."""
         if not (node.min_length <= len(digits) <= node.max_length):
             return None
-        rule = node.validate_.rule
-        if rule == "cn_ric":
+        if node.validate_.rule == "cn_ric":
             # Callers key the check character X as "*", as on the real 12333 line.
-            body, last = digits[:-1], digits[-1]
-            if not (body.isascii() and body.isdigit() and (last == "*" or (last.isascii() and last.isdigit()))):
-                return None
-            value = body + ("X" if last == "*" else last)
-            try:
-                return str(ric.validate(value))
-            except StdnumError:
-                return None
+            return normalize_id_number(digits, keyed=True)
         if not digits.isdigit() or not digits.isascii():
             return None
         if isinstance(node.validate_, NewPasswordRule):
             id_number = state.vars.get(node.validate_.id_var or "", "")
-            if len(digits) != 6 or digits in TRIVIAL_PASSWORDS or (id_number and id_number[-6:] == digits):
+            if not is_new_password(digits, id_number):
                 return None
         return digits
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from ivr.errors import StaleStateError
+from ivr.rules import mask_id_number
 
 __all__ = ["Awaiting", "CallState"]
 
@@ -48,8 +49,8 @@ class CallState:
         for k, v in self.vars.items():
             if k in self.secret:
                 out[k] = "*" * len(v)
-            elif len(v) >= 15 and v[:-1].isdigit():
-                out[k] = v[:3] + "*" * (len(v) - 7) + v[-4:]
+            elif len(v) >= 15 and v[:-1].isdigit():  # looks like an ID number
+                out[k] = mask_id_number(v)
             else:
                 out[k] = v
         return out

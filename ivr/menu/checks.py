@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from ivr.contracts import ServiceSpec
 from ivr.errors import Problem
 from ivr.menu.model import (
     SAY_AS,
@@ -30,7 +31,6 @@ from ivr.menu.model import (
     TransferNode,
     VoicemailNode,
 )
-from ivr.services.registry import ServiceSpec
 
 __all__ = ["SYSTEM_VARS", "check_menu", "edges"]
 

@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from ivr.contracts import SPECS_BY_NAME, ServiceSpec
 from ivr.errors import MenuError, Problem
 from ivr.menu.checks import check_menu
 from ivr.menu.model import NODE_KINDS, Menu
-from ivr.services.registry import ServiceSpec, default_registry
 
 __all__ = ["MAX_MENU_BYTES", "json_path", "load_menu", "parse_menu"]
 
@@ -280,7 +280,7 @@ def parse_menu(
     """Parse and check a menu document; raise :class:`MenuError` listing every problem.
 
     ``services`` are the service contracts the menu may call (default: the
-    project's registry).  Warnings do not raise; use :func:`ivr.menu.checks.check_menu`
+    project's, :data:`ivr.contracts.SPECS`).  Warnings do not raise; use :func:`ivr.menu.checks.check_menu`
     to see them.
     """
     if isinstance(data, bytes):
@@ -315,7 +315,7 @@ def parse_menu(
     except ValidationError as exc:
         strict = [e for e in exc.errors(include_url=False) if _is_coercion(e)]
         problems += _schema_problems(strict, doc, covered)
-    problems += check_menu(menu, default_registry() if services is None else services)
+    problems += check_menu(menu, SPECS_BY_NAME if services is None else services)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise MenuError(source, errors)

@@ -1,11 +1,10 @@
-"""The services a menu calls by name: contracts in :mod:`registry`, handlers beside them."""
+"""The services a menu calls by name: handlers bound to the contracts of :mod:`ivr.contracts`."""
 
 from ivr.services.registry import (
     SPECS,
     Handler,
     ServiceContext,
     ServiceRegistry,
-    ServiceResultData,
     ServiceSpec,
     default_registry,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "Handler",
     "ServiceContext",
     "ServiceRegistry",
-    "ServiceResultData",
     "ServiceSpec",
     "default_registry",
 ]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ivr.services.calendar import agents_on_duty
-from ivr.services.registry import Handler, ServiceContext, ServiceRegistry, ServiceResultData, default_registry
+from ivr.engine.events import ServiceDone
+from ivr.rules import agents_on_duty
+from ivr.services.registry import Handler, ServiceContext, ServiceRegistry, default_registry
 from ivr.storage.db import Database
 
 __all__ = ["agent_hours", "build_registry", "context_stubs"]
 
 
-def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceResultData:
+def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceDone:
     """``open`` when agents are on duty at the call's time, else ``closed``."""
-    return ServiceResultData("open" if agents_on_duty(ctx.now) else "closed")
+    return ServiceDone("open" if agents_on_duty(ctx.now) else "closed")
 
 
 def build_registry(db: Database | None = None) -> ServiceRegistry:
@@ -29,13 +30,13 @@ def build_registry(db: Database | None = None) -> ServiceRegistry:
 
 def context_stubs(
     registry: ServiceRegistry, ctx: ServiceContext
-) -> dict[str, Callable[[Mapping[str, str | None]], ServiceResultData]]:
+) -> dict[str, Callable[[Mapping[str, str | None]], ServiceDone]]:
     """The registry's bound handlers as one-argument functions for :class:`ivr.harness.Call`.
 
     The harness calls a service with its arguments only; every call here gets ``ctx``.
     """
 
-    def with_context(handler: Handler) -> Callable[[Mapping[str, str | None]], ServiceResultData]:
+    def with_context(handler: Handler) -> Callable[[Mapping[str, str | None]], ServiceDone]:
         return lambda args: handler(args, ctx)
 
     return {name: with_context(h) for name in registry if (h := registry.handler(name)) is not None}

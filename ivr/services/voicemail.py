@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from ivr.engine.events import ServiceDone
 from ivr.errors import ServiceUnavailable
-from ivr.services.registry import ServiceContext, ServiceResultData
-from ivr.storage.cards import Voicemail, write_audit
+from ivr.services.registry import ServiceContext
 from ivr.storage.db import Database, StoreUnavailable
+from ivr.storage.transactions import transaction
 
 __all__ = ["VoicemailService"]
 
@@ -28,26 +29,19 @@ class VoicemailService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def save(self, args: Mapping[str, str | None], ctx: ServiceContext) -> ServiceResultData:
+    def save(self, args: Mapping[str, str | None], ctx: ServiceContext) -> ServiceDone:
         """``saved`` once the recording is stored; ``empty`` when there is no recording or it lasts 0 s."""
         url = (args.get("recording_url") or "").strip()
         seconds = _seconds(args.get("recording_seconds"))
-        caller = (args.get("caller") or ctx.caller or "")[:40]
+        caller = args.get("caller") or ctx.caller or ""
         outcome = "saved" if url and seconds > 0 else "empty"
         try:
-            with self.db.session() as s:
+            with transaction(self.db) as tx:
                 if outcome == "saved":
-                    s.add(
-                        Voicemail(
-                            call_sid=ctx.call_sid,
-                            caller=caller,
-                            recording_url=url[:500],
-                            seconds=seconds,
-                            created_at=ctx.now,
-                        )
+                    tx.add_voicemail(
+                        call_sid=ctx.call_sid, caller=caller, recording_url=url, seconds=seconds, now=ctx.now
                     )
-                write_audit(
-                    s,
+                tx.audit(
                     now=ctx.now,
                     call_sid=ctx.call_sid,
                     service="voicemail.save",
@@ -57,4 +51,4 @@ class VoicemailService:
         except StoreUnavailable as exc:
             raise ServiceUnavailable(f"voicemail.save: the database is unavailable ({exc})") from exc
         log.info("%s: voicemail.save (%d s) -> %s", ctx.call_sid, seconds, outcome)
-        return ServiceResultData(outcome)
+        return ServiceDone(outcome)

@@ -18,10 +18,10 @@ from ivr.phone.callers import parse_answers
 from ivr.phone.output import TranscriptPrinter
 from ivr.phone.run import simulate
 from ivr.phone.speaker import MuteSpeaker
-from ivr.services.calendar import BEIJING
+from ivr.rules import BEIJING
+from ivr.services.seed import demo_card
 from ivr.simulator.app import project_app, seed_demo_data
 from ivr.storage.cards import stored_by_calls
-from ivr.storage.seed import demo_card
 from ivr.web import app_state
 
 __all__ = ["DEMO_CLOCK", "DEMO_KEYS", "run_demo"]

@@ -15,7 +15,6 @@ Scenarios that call a URL or set their own ``DATABASE_URL`` run once only.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,25 +46,17 @@ def postgres_schema(base_url: str) -> Iterator[str]:
     The schema is the connection's ``search_path`` (``?options=-csearch_path%3D...``),
     so the app's migrations create their tables in it.
     """
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
+    from ivr.storage.db import StoreUnavailable
+    from ivr.storage.scratch import ScratchSchema
 
-    schema = f"ivr_scenario_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base_url, poolclass=NullPool)
     try:
-        try:
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        except Exception as exc:  # a URL that does not answer is a broken environment, not a pass
-            pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL does not answer: {exc}", pytrace=False)
-        sep = "&" if "?" in base_url else "?"
-        try:
-            yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        schema = ScratchSchema.create(base_url)
+    except StoreUnavailable as exc:  # a URL that does not answer is a broken environment, not a pass
+        pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL does not answer: {exc}", pytrace=False)
+    try:
+        yield schema.url
     finally:
-        admin.dispose()
+        schema.drop()
 
 
 class ScenarioFailed(Exception):

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from ivr.rules import MAX_ATTEMPTS, mask_id_number
 from ivr.storage.base import Base
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CARD_KINDS",
     "CARD_STATUSES",
-    "MAX_ATTEMPTS",
     "AuditEntry",
     "CallsStored",
     "Card",
@@ -63,14 +63,10 @@ __all__ = [
     "UtcDateTime",
     "Voicemail",
     "hash_pin",
-    "mask_id_number",
     "stored_by_calls",
     "verify_pin",
     "write_audit",
 ]
-
-MAX_ATTEMPTS = 6
-"""Consecutive wrong passwords after which a card is locked for self-service, as on the real 12333 line."""
 
 CARD_STATUSES = ("not_activated", "active", "reported_lost", "replacing")
 """What a card's ``status`` column may hold.
@@ -135,7 +131,7 @@ class Card(Base):
 
     @property
     def locked(self) -> bool:
-        """Whether self-service refuses this card."""
+        """Whether self-service refuses this card (:data:`ivr.rules.MAX_ATTEMPTS` wrong passwords in a row)."""
         return self.failed_attempts >= MAX_ATTEMPTS
 
 
@@ -196,15 +192,6 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     detail: Mapped[str] = mapped_column(Text, default="{}")
     """JSON with what the caller was told (attempts left, a reference number); never a secret."""
-
-
-def mask_id_number(id_number: str | None) -> str:
-    """An ID number as logs and the audit trail may show it: the first 3 and last 4 characters."""
-    if not id_number:
-        return ""
-    if len(id_number) < 10:
-        return "*" * len(id_number)
-    return id_number[:3] + "*" * (len(id_number) - 7) + id_number[-4:]
 
 
 @dataclass(frozen=True)

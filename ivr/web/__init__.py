@@ -67,7 +67,7 @@ class IvrState:
 
     def seed_demo(self) -> None:
         """Load the fictional demo cardholders (docs/demo-data.md) into this app's database."""
-        from ivr.storage.seed import seed_demo
+        from ivr.services.seed import seed_demo
 
         seed_demo(self.db, self.settings.now())
 

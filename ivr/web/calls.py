@@ -36,11 +36,12 @@ from ivr.engine import (
     TransferDone,
 )
 from ivr.errors import EngineUsageError, ServiceUnavailable, StaleStateError
+from ivr.rules import mask_keys, mask_phone
 from ivr.services.registry import ServiceContext, ServiceRegistry
 from ivr.storage.calls import CallStore, StoredCall
 from ivr.web.twiml import TwimlWriter
 
-__all__ = ["CallRunner", "Reply", "mask_digits"]
+__all__ = ["CallRunner", "Reply"]
 
 log = logging.getLogger("ivr.calls")
 
@@ -61,15 +62,6 @@ class Reply:
     node: str
     path: tuple[str, ...] = ()
     """The nodes the call entered in this step; empty for a repeated answer."""
-
-
-def mask_digits(digits: str, masked: bool) -> str:
-    """What logs may show of a caller's keys: nothing of a password, the ends of an ID number."""
-    if masked:
-        return "*" * len(digits)
-    if len(digits) >= 10:
-        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-    return digits
 
 
 class CallRunner:
@@ -110,7 +102,7 @@ class CallRunner:
             # Twilio retried the incoming webhook: say the same again.
             return Reply(existing.last_twiml, self._node_of(existing))
         caller = params.get("From", "")
-        return self._begin(sid, caller, [("start", self.engine.menu.start, {"caller": _mask_phone(caller)})])
+        return self._begin(sid, caller, [("start", self.engine.menu.start, {"caller": mask_phone(caller)})])
 
     def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         """A later step of a call, reached through an action or Redirect URL we wrote."""
@@ -291,7 +283,7 @@ class CallRunner:
         if isinstance(event, Digits):
             node = self.engine.menu.nodes.get(state.node)
             masked = bool(getattr(node, "masked", False)) and state.awaiting == "digits"
-            return {"digits": mask_digits(event.digits, masked)}
+            return {"digits": mask_keys(event.digits, masked)}
         if isinstance(event, TransferDone):
             return {"status": event.status}
         if isinstance(event, RecordingDone):
@@ -310,7 +302,3 @@ def _bounded_int(text: str, limit: int) -> int | None:
 
 def _outcome(result: Event) -> str:
     return result.outcome if isinstance(result, ServiceDone) else "error"
-
-
-def _mask_phone(number: str) -> str:
-    return number[:-4] + "****" if len(number) > 6 else number

@@ -1,6 +1,6 @@
 """The dashboard pages: overview with the menu diagram, calls, nodes, transactions, voicemails.
 
-Views are thin: they pick the time window, call :mod:`ivr.web.admin.queries`
+Views are thin: they pick the time window, call :mod:`ivr.storage.reports`
 and render a template.  A store that is down gives each page a banner and a
 503, never a traceback.
 """
@@ -16,12 +16,13 @@ from flask import Response, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import InternalServerError, NotFound
 
+from ivr.rules import mask_phone
+from ivr.storage import reports
 from ivr.storage.db import StoreUnavailable
-from ivr.web.admin import queries
 from ivr.web.admin.auth import csrf_token
 from ivr.web.admin.blueprint import admin_state, bp, ivr_state
 
-__all__ = ["mask_phone"]
+__all__ = ["playable", "window_url"]
 
 log = logging.getLogger("ivr.admin")
 
@@ -37,17 +38,6 @@ NAV = (
     ("admin.voicemails", "Voicemails"),
     ("admin.phone", "Phone"),
 )
-
-
-def mask_phone(number: str) -> str:
-    """A caller's number as the dashboard shows it: the last four digits hidden.
-
-    The same digits the call events hide (``ivr.web.calls``): were they
-    different, a page showing both would show the whole number.
-    """
-    if len(number) <= 6:
-        return "*" * len(number)
-    return number[:-4] + "****"
 
 
 class Page:
@@ -72,10 +62,10 @@ class Page:
 
 def _window() -> tuple[str, dt.datetime, dt.datetime]:
     name = request.args.get("window", DEFAULT_WINDOW)
-    if name not in queries.WINDOWS:
+    if name not in reports.WINDOWS:
         name = DEFAULT_WINDOW
     now = ivr_state().settings.now()
-    return name, now, now - queries.WINDOWS[name]
+    return name, now, now - reports.WINDOWS[name]
 
 
 def _planned_ends() -> list[str]:
@@ -96,6 +86,7 @@ def _when(value: dt.datetime | None) -> str:
 
 @bp.app_template_filter("admin_phone")
 def _phone(value: str) -> str:
+    # The same mask as the call events': were they different, a page showing both would show the whole number.
     return mask_phone(value or "")
 
 
@@ -124,7 +115,7 @@ def _context() -> dict[str, Any]:
         "nav": NAV,
         "menu": state.engine.menu,
         "zone": zone,
-        "windows": list(queries.WINDOWS),
+        "windows": list(reports.WINDOWS),
         "node_title": lambda node_id: _node_title(node_id),
     }
 
@@ -154,7 +145,7 @@ def overview() -> ResponseReturnValue:
     window, now, since = _window()
     page = Page()
     numbers = page.load(
-        lambda: queries.overview(ivr_state().db, since, now, _planned_ends()), queries.Overview(0, 0, 0, 0, 0)
+        lambda: reports.overview(ivr_state().db, since, now, _planned_ends()), reports.Overview(0, 0, 0, 0, 0)
     )
     menu = ivr_state().engine.menu
     language = request.args.get("lang", menu.default_language)
@@ -189,15 +180,15 @@ def calls() -> ResponseReturnValue:
     window, now, since = _window()
     page = Page()
     db = ivr_state().db
-    live: list[queries.CallRow] = page.load(lambda: queries.live_calls(db, now), [])
-    recent: list[queries.CallRow] = page.load(lambda: queries.recent_calls(db, since), [])
+    live: list[reports.CallRow] = page.load(lambda: reports.live_calls(db, now), [])
+    recent: list[reports.CallRow] = page.load(lambda: reports.recent_calls(db, since), [])
     return page.render(
         "admin/calls.html",
         window=window,
         live=live,
         recent=recent,
-        limit=queries.CALL_LIMIT,
-        live_minutes=queries.LIVE_SECONDS // 60,
+        limit=reports.CALL_LIMIT,
+        live_minutes=reports.LIVE_SECONDS // 60,
         page_name="calls",
     )
 
@@ -208,7 +199,7 @@ def call(sid: str) -> ResponseReturnValue:
     if len(sid) > 64:
         abort(404)
     page = Page()
-    detail = page.load(lambda: queries.call_detail(ivr_state().db, sid), None)
+    detail = page.load(lambda: reports.call_detail(ivr_state().db, sid), None)
     if detail is None and page.store_error is None:
         abort(404)
     return page.render("admin/call.html", sid=sid, detail=detail, page_name="calls")
@@ -220,7 +211,7 @@ def nodes() -> ResponseReturnValue:
     window, now, since = _window()
     page = Page()
     planned = _planned_ends()
-    stats: list[queries.NodeStat] = page.load(lambda: queries.node_stats(ivr_state().db, since, now, planned), [])
+    stats: list[reports.NodeStat] = page.load(lambda: reports.node_stats(ivr_state().db, since, now, planned), [])
     order = request.args.get("sort", "dropoff")
     if order == "visits":
         stats.sort(key=lambda s: (-s.visits, s.node))
@@ -238,8 +229,8 @@ def transactions() -> ResponseReturnValue:
     window, _now, since = _window()
     page = Page()
     db = ivr_state().db
-    counts: list[queries.OutcomeCount] = page.load(lambda: queries.transactions(db, since), [])
-    audit: list[queries.OutcomeCount] = page.load(lambda: queries.audit_counts(db, since), [])
+    counts: list[reports.OutcomeCount] = page.load(lambda: reports.transactions(db, since), [])
+    audit: list[reports.OutcomeCount] = page.load(lambda: reports.audit_counts(db, since), [])
     services = sorted({c.service for c in counts})
     outcomes = sorted({c.outcome for c in counts})
     table = {(c.service, c.outcome): c.count for c in counts}
@@ -261,9 +252,9 @@ def voicemails() -> ResponseReturnValue:
     """Messages left in the window, to listen to."""
     window, _now, since = _window()
     page = Page()
-    rows: list[queries.VoicemailRow] = page.load(lambda: queries.voicemails(ivr_state().db, since), [])
+    rows: list[reports.VoicemailRow] = page.load(lambda: reports.voicemails(ivr_state().db, since), [])
     return page.render(
-        "admin/voicemails.html", window=window, rows=rows, limit=queries.CALL_LIMIT, page_name="voicemails"
+        "admin/voicemails.html", window=window, rows=rows, limit=reports.CALL_LIMIT, page_name="voicemails"
     )
 
 

@@ -1,4 +1,8 @@
-"""``ivr db``: preparing the hotline's database."""
+"""``ivr db``: preparing the hotline's database.
+
+It lives beside :mod:`ivr.cards_cli`, above the storage layer, since seeding
+goes through the card services' rules.
+"""
 
 from __future__ import annotations
 
@@ -69,8 +73,8 @@ def seed(demo: bool, database_url: str | None) -> None:
     if not demo:
         raise click.UsageError("say what to seed: --demo loads the demo cardholders")
     from ivr.services.cards import CardError
+    from ivr.services.seed import seed_demo
     from ivr.storage.db import StoreUnavailable
-    from ivr.storage.seed import seed_demo
 
     with open_database(database_url) as (settings, database):
         try:

@@ -1,4 +1,4 @@
-"""The dashboard's SQL, in SQLAlchemy Core: every query bounded by a time window or a LIMIT.
+"""The dashboard's SQL and the graph's heat map, in SQLAlchemy Core: every query bounded by a time window or a LIMIT.
 
 Times: ``calls`` and ``call_events`` keep the webhook clock's time as written
 (SQLite drops the zone), so windows are computed from the same clock
@@ -8,6 +8,9 @@ aware UTC times, converted on the way in by their column type.
 A call has "ended" when Twilio reported its final status, or when it has been
 silent for longer than :data:`LIVE_SECONDS` (a call whose status callback never
 came, e.g. from a simulator run without one).
+
+:func:`visit_counts` opens a database by URL (``ivr graph --heat``) rather
+than the app's :class:`~ivr.storage.db.Database`, and never creates one.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, union
+from sqlalchemy import ColumnElement, Table, and_, create_engine, func, inspect, make_url, or_, select, union
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ivr.storage.cards import AuditEntry, Voicemail
-from ivr.storage.db import Database
+from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
 
 __all__ = [
@@ -37,12 +42,14 @@ __all__ = [
     "Overview",
     "VoicemailRow",
     "audit_counts",
+    "build_path",
     "call_detail",
     "live_calls",
     "node_stats",
     "overview",
     "recent_calls",
     "transactions",
+    "visit_counts",
     "voicemails",
 ]
 
@@ -382,3 +389,39 @@ def overview(db: Database, since: dt.datetime, now: dt.datetime, planned_ends: I
         services = conn.scalar(select(func.count()).select_from(EVENTS).where(e.kind == "service", e.at >= since)) or 0
         mails = conn.scalar(select(func.count()).select_from(VOICEMAILS).where(v.created_at >= since)) or 0
     return Overview(int(calls), int(live), int(dropped), int(services), int(mails))
+
+
+def visit_counts(url: str) -> dict[str, int]:
+    """Recorded call events per node (the ``node`` column of ``call_events``) in the database at ``url``.
+
+    :class:`StoreUnavailable`, with a message for the menu's author, when the
+    URL is malformed, the database cannot be opened, or it has no
+    ``call_events`` table.  An SQLite file that does not exist is an error too,
+    rather than a new empty database.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreUnavailable(f"not a database URL: {url!r} (for example sqlite:///ivr.db)") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database not in ("", ":memory:") and not database.startswith("file:") and not Path(database).is_file():
+            raise StoreUnavailable(f"no such SQLite database file: {database}")
+    try:
+        engine = create_engine(parsed)
+    except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+        raise StoreUnavailable(f"cannot open the database {shown}: {exc}") from None
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(EVENTS.name):
+                raise StoreUnavailable(f"the database {shown} has no call_events table (run: ivr db upgrade)")
+            rows = conn.execute(
+                select(EVENTS.c.node, func.count()).where(EVENTS.c.node != "").group_by(EVENTS.c.node)
+            ).all()
+    except SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise StoreUnavailable(f"cannot read call events from {shown}: {first}") from None
+    finally:
+        engine.dispose()
+    return {str(node): int(count) for node, count in rows}

@@ -13,12 +13,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from stdnum.cn import ric
 
-from ivr.services.cards import add_card, beijing_date
-from ivr.storage.cards import Card
+from ivr.rules import beijing_date, keyed_id_number
+from ivr.services.cards import add_card
 from ivr.storage.db import Database
+from ivr.storage.transactions import transaction
 
 __all__ = ["DEMO_CARDS", "DemoCard", "demo_card", "seed_demo"]
 
@@ -49,7 +49,7 @@ class DemoCard:
     @property
     def keys(self) -> str:
         """The ID number as a caller keys it: a final X is ``*``."""
-        return self.id_number[:-1] + ("*" if self.id_number.endswith("X") else self.id_number[-1])
+        return keyed_id_number(self.id_number)
 
 
 # fmt: off
@@ -105,13 +105,13 @@ def seed_demo(db: Database, now: dt.datetime, cards: Sequence[DemoCard] = DEMO_C
     """
     today = beijing_date(now)
     done: list[tuple[DemoCard, bool]] = []
-    with db.session() as s:
+    with transaction(db) as tx:
         for demo in cards:
-            if s.scalar(select(Card.id).where(Card.id_number == demo.id_number)) is not None:
+            if tx.has_card(demo.id_number):
                 done.append((demo, False))
                 continue
             add_card(
-                s,
+                tx,
                 id_number=demo.id_number,
                 pin=demo.pin,
                 now=now,

@@ -1,25 +1,29 @@
-"""Drive a call through the engine in memory, for tests and the demo.
+"""Drive a call through the engine in memory, for tests and the demo: the call session's in-memory variant.
 
 Like h11's pair of connections over an in-memory pipe: no network, no speech,
-no clock.  ::
+no clock, no store.  The steps go through :class:`ivr.session.CallSession`, as
+the webhook's do, so services run, fail and are logged alike.  ::
 
     call = Call(menu)
     call.press("4")
     assert "electronic" in call.last_heard
 
-Services run from ``services``: a name mapped to an outcome, a
-:class:`~ivr.engine.ServiceDone`, or a function of the arguments.  A service with no
-entry fails, as a service whose back end is down would.
+Services come from ``services``: either a registry with handlers bound (they
+get ``context``), or stubs by name, each an outcome name, a
+:class:`ivr.engine.ServiceDone`, or a function of the arguments returning one
+of those.  A service with no entry fails, as a service whose back end is down
+would.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ivr.engine import (
+    ACCEPTS,
     Action,
-    CallStarted,
     CallState,
     Digits,
     Engine,
@@ -27,30 +31,54 @@ from ivr.engine import (
     Gather,
     Hangup,
     HungUp,
-    Invoke,
     NoInput,
     Record,
     RecordingDone,
     Say,
     ServiceDone,
-    ServiceFailed,
     Transfer,
     TransferDone,
 )
-from ivr.errors import ServiceUnavailable
 from ivr.menu.model import Menu
+from ivr.services.registry import Handler, ServiceContext
+from ivr.session import CallSession, Dialer, HandlerSource, Turn
 
-__all__ = ["Call", "ServiceStub", "Turn"]
+__all__ = ["HARNESS_TIME", "Call", "ServiceStub", "TranscriptLine", "Turn"]
 
 ServiceStub = str | ServiceDone | Callable[[Mapping[str, str | None]], ServiceDone | str]
 
+HARNESS_TIME = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
+"""The time handlers see when no ``context`` is given: the harness has no clock."""
+
 
 @dataclass(frozen=True)
-class Turn:
+class TranscriptLine:
     """One line of a call's transcript: who did what."""
 
     who: str  # "ivr", "caller" or "system"
     what: str
+
+
+class _Stubs:
+    """Service stubs by name, as a handler source."""
+
+    def __init__(self, stubs: Mapping[str, ServiceStub]) -> None:
+        self.stubs = dict(stubs)
+
+    def handler(self, name: str) -> Handler | None:
+        if name not in self.stubs:
+            return None
+        stub = self.stubs[name]
+
+        def run(args: Mapping[str, str | None], _: ServiceContext) -> ServiceDone:
+            result = stub(args) if callable(stub) else stub
+            return ServiceDone(result) if isinstance(result, str) else result
+
+        return run
+
+
+def _every_number(to: str) -> str:
+    return to
 
 
 class Call:
@@ -59,50 +87,55 @@ class Call:
     def __init__(
         self,
         menu: Menu | Engine,
-        services: Mapping[str, ServiceStub] | None = None,
+        services: Mapping[str, ServiceStub] | HandlerSource | None = None,
         *,
         caller: str = "+8613800000000",
         language: str | None = None,
+        context: ServiceContext | None = None,
+        dial: Dialer = _every_number,
     ) -> None:
-        self.engine = menu if isinstance(menu, Engine) else Engine(menu)
-        self.services = dict(services or {})
-        self.transcript: list[Turn] = []
+        engine = menu if isinstance(menu, Engine) else Engine(menu)
+        source: HandlerSource = services if isinstance(services, HandlerSource) else _Stubs(services or {})
+        self.session = CallSession(engine, source, dial)
+        self.engine = engine
+        self.context = context or ServiceContext(call_sid="CA-harness", caller=caller, now=HARNESS_TIME)
+        self.transcript: list[TranscriptLine] = []
         self.actions: list[Action] = []
         self._since_input: list[str] = []
-        step = self.engine.start(CallStarted(caller=caller, language=language))
-        self.state: CallState = step.state
-        self._take(step.actions)
+        turn = self.session.start(self.context, language=language)
+        self.state: CallState = turn.state
+        self._take(turn)
 
     # -- what the caller does -------------------------------------------------
 
     def press(self, keys: str) -> Call:
         """Key ``keys`` at the current prompt (one entry: a menu choice or a whole number)."""
-        self._need("digits", "confirm")
+        self._need(Digits)
         shown = "*" * len(keys) if self._masked() else keys
-        self.transcript.append(Turn("caller", f"presses {shown or '(nothing)'}"))
+        self._log("caller", f"presses {shown or '(nothing)'}")
         return self._send(Digits(keys))
 
     def silence(self) -> Call:
         """Let the prompt time out."""
-        self._need("digits", "confirm")
-        self.transcript.append(Turn("caller", "(silence)"))
+        self._need(NoInput)
+        self._log("caller", "(silence)")
         return self._send(NoInput())
 
     def record(self, seconds: int, url: str = "memory://recording") -> Call:
         """Leave a recording of ``seconds``."""
-        self._need("recording")
-        self.transcript.append(Turn("caller", f"records {seconds} s"))
+        self._need(RecordingDone)
+        self._log("caller", f"records {seconds} s")
         return self._send(RecordingDone(url if seconds else "", seconds))
 
     def transfer_ends(self, status: str) -> Call:
         """The transfer to the agent ends with ``status`` (completed, busy, no-answer, failed)."""
-        self._need("transfer")
-        self.transcript.append(Turn("system", f"transfer {status}"))
+        self._need(TransferDone)
+        self._log("system", f"transfer {status}")
         return self._send(TransferDone(status))
 
     def hang_up(self) -> Call:
         """The caller hangs up."""
-        self.transcript.append(Turn("caller", "hangs up"))
+        self._log("caller", "hangs up")
         return self._send(HungUp())
 
     # -- what the caller heard ----------------------------------------------
@@ -131,15 +164,13 @@ class Call:
     def gather(self) -> Gather | None:
         """The entry the call is waiting for, if it waits for keys."""
         last = self.actions[-1] if self.actions else None
-        return last if isinstance(last, Gather) and self.state.awaiting in ("digits", "confirm") else None
+        return last if isinstance(last, Gather) and Digits in ACCEPTS[self.state.awaiting] else None
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _need(self, *awaiting: str) -> None:
-        if self.state.awaiting not in awaiting:
-            raise AssertionError(
-                f"the call awaits {self.state.awaiting} at {self.state.node!r}, not {' or '.join(awaiting)}"
-            )
+    def _need(self, kind: type[Event]) -> None:
+        if kind not in ACCEPTS[self.state.awaiting]:
+            raise AssertionError(f"the call awaits {self.state.awaiting} at {self.state.node!r}, not {kind.__name__}")
 
     def _masked(self) -> bool:
         g = self.gather
@@ -147,51 +178,37 @@ class Call:
 
     def _send(self, event: Event) -> Call:
         self._since_input = []
-        step = self.engine.send(self.state, event)
-        self.state = step.state
-        self._take(step.actions)
+        turn = self.session.send(self.state, event, self.context)
+        self.state = turn.state
+        self._take(turn)
         return self
 
-    def _take(self, actions: tuple[Action, ...]) -> None:
-        # Services run at once, as an adapter would run them in the same request.
-        while True:
-            for action in actions:
-                self.actions.append(action)
-                self._log(action)
-            last = actions[-1] if actions else None
-            if not isinstance(last, Invoke):
-                return
-            step = self.engine.send(self.state, self._run(last))
-            self.state = step.state
-            actions = step.actions
+    def _take(self, turn: Turn) -> None:
+        for action in turn.actions:
+            self.actions.append(action)
+            self._show(action)
+        for event in turn.events:
+            if event.kind == "service":
+                self._log("system", f"{event.detail['service']} -> {event.detail['outcome']}")
+            elif event.kind == "transfer":
+                self._log("system", f"transfer to {event.detail['to']}: {event.detail['status']}")
 
-    def _run(self, invoke: Invoke) -> ServiceDone | ServiceFailed:
-        stub = self.services.get(invoke.service)
-        try:
-            result = stub(invoke.args) if callable(stub) else stub
-        except ServiceUnavailable as exc:
-            result = None
-            self.transcript.append(Turn("system", f"{invoke.service} failed: {exc}"))
-        if isinstance(result, str):
-            result = ServiceDone(result)
-        if result is None:
-            return ServiceFailed("no service")
-        self.transcript.append(Turn("system", f"{invoke.service} -> {result.outcome}"))
-        return ServiceDone(result.outcome, dict(result.data))
-
-    def _log(self, action: Action) -> None:
+    def _show(self, action: Action) -> None:
         if isinstance(action, Say):
             self._heard(action)
         elif isinstance(action, Gather):
             for say in action.prompts:
                 self._heard(say)
         elif isinstance(action, Transfer):
-            self.transcript.append(Turn("system", f"transfer to {action.to}"))
+            self._log("system", f"transfer to {action.to}")
         elif isinstance(action, Record):
-            self.transcript.append(Turn("system", f"recording (up to {action.max_seconds} s)"))
+            self._log("system", f"recording (up to {action.max_seconds} s)")
         elif isinstance(action, Hangup):
-            self.transcript.append(Turn("system", f"hangup ({action.reason})"))
+            self._log("system", f"hangup ({action.reason})")
+
+    def _log(self, who: str, what: str) -> None:
+        self.transcript.append(TranscriptLine(who, what))
 
     def _heard(self, say: Say) -> None:
-        self.transcript.append(Turn("ivr", say.text))
+        self._log("ivr", say.text)
         self._since_input.append(say.text)

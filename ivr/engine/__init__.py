@@ -17,10 +17,12 @@ from ivr.engine.events import (
     ServiceFailed,
     TransferDone,
 )
-from ivr.engine.state import CallState
+from ivr.engine.state import ACCEPTS, Awaiting, CallState
 
 __all__ = [
+    "ACCEPTS",
     "Action",
+    "Awaiting",
     "CallStarted",
     "CallState",
     "Digits",

@@ -26,7 +26,7 @@ from ivr.engine.events import (
     TransferDone,
 )
 from ivr.engine.speech import render
-from ivr.engine.state import CallState
+from ivr.engine.state import ACCEPTS, CallState
 from ivr.errors import EngineUsageError, StaleStateError
 from ivr.menu.model import (
     HangupNode,
@@ -104,15 +104,7 @@ class Engine:
             return Step((), _ended(state), ())
         if isinstance(event, CallStarted):
             raise EngineUsageError("the call has already started; use Engine.start for a new call")
-        expected = {
-            "digits": (Digits, NoInput),
-            "confirm": (Digits, NoInput),
-            "service": (ServiceDone, ServiceFailed),
-            "transfer": (TransferDone,),
-            "recording": (RecordingDone,),
-            "ended": (),
-        }[state.awaiting]
-        if not isinstance(event, expected):
+        if not isinstance(event, ACCEPTS[state.awaiting]):
             raise EngineUsageError(
                 f"{type(event).__name__} cannot happen while the call awaits {state.awaiting} at node {state.node!r}"
             )

@@ -7,17 +7,36 @@ a shared store: :meth:`CallState.to_json` and :meth:`CallState.from_json`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from ivr.engine.events import Digits, Event, NoInput, RecordingDone, ServiceDone, ServiceFailed, TransferDone
 from ivr.errors import StaleStateError
 from ivr.rules import mask_id_number
 
-__all__ = ["Awaiting", "CallState"]
+__all__ = ["ACCEPTS", "Awaiting", "CallState"]
 
 Awaiting = Literal["digits", "confirm", "service", "transfer", "recording", "ended"]
+
+ACCEPTS: Mapping[Awaiting, tuple[type[Event], ...]] = MappingProxyType(
+    {
+        "digits": (Digits, NoInput),
+        "confirm": (Digits, NoInput),
+        "service": (ServiceDone, ServiceFailed),
+        "transfer": (TransferDone,),
+        "recording": (RecordingDone,),
+        "ended": (),
+    }
+)
+"""The events a call can take in each waiting state (besides ``HungUp``, which any call can take).
+
+Adapters ask it which event to build from what the outside world reported;
+the engine refuses any other as the adapter's mistake.
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -47,7 +47,7 @@ class Metrics:
             "ivr_apologies", "Calls told the service is temporarily unavailable.", ["reason"], registry=r
         )
 
-    def observe_events(self, events: list[tuple[str, str, Mapping[str, Any]]]) -> None:
+    def observe_events(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         """Count what a step's events say: service outcomes and new calls."""
         for kind, _node, detail in events:
             if kind == "service":

@@ -57,8 +57,12 @@ class TwimlWriter:
         setting = self.voices.get(say.language) or VoiceSetting(language=say.language)
         target.say(say.text, language=setting.language, voice=setting.voice)
 
-    def write(self, actions: Sequence[Action], step_base: str, step: int, dial_to: Callable[[str], str | None]) -> str:
-        """The TwiML document for ``actions``; later requests come back to ``step_base`` as step ``step``."""
+    def write(self, actions: Sequence[Action], step_base: str, step: int, numbers: Mapping[str, str]) -> str:
+        """The TwiML document for ``actions``; later requests come back to ``step_base`` as step ``step``.
+
+        ``numbers`` gives the number to dial for each transfer's destination
+        (the call session resolves them; a destination without one never gets here).
+        """
         resp = VoiceResponse()
         for action in actions:
             if isinstance(action, Say):
@@ -77,8 +81,7 @@ class TwimlWriter:
                     self._speak(gather, say)
                 resp.redirect(step_url(step_base, step, timeout="1") + self.fragment, method="POST")
             elif isinstance(action, Transfer):
-                number = dial_to(action.to)
-                assert number is not None, "unreachable transfers are resolved before writing TwiML"
+                number = numbers[action.to]
                 resp.dial(
                     number, action=step_url(step_base, step) + self.fragment, method="POST", timeout=action.timeout
                 )

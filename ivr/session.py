@@ -1,0 +1,195 @@
+"""One call session: the engine driven through a step until the call waits for the outside world.
+
+Flask-free and store-free.  The webhook (:class:`ivr.web.calls.CallRunner`,
+which adds the shared store, replays and TwiML) and the in-memory harness
+(:class:`ivr.harness.Call`) both drive calls through this module, so services
+run, fail and are logged the same way in both.
+
+A step may pass through services (each an ``Invoke`` answered at once with
+``ServiceDone`` or ``ServiceFailed``) and transfers to destinations that have no
+number (answered with a failed ``TransferDone``) before it waits for the
+caller, a real transfer, a recording or the end of the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from ivr.engine import (
+    Action,
+    CallStarted,
+    CallState,
+    Digits,
+    Engine,
+    Event,
+    HungUp,
+    Invoke,
+    RecordingDone,
+    ServiceDone,
+    ServiceFailed,
+    Transfer,
+    TransferDone,
+)
+from ivr.errors import EngineUsageError, ServiceUnavailable, StaleStateError
+from ivr.rules import mask_keys, mask_phone
+from ivr.services.registry import Handler, ServiceContext
+
+__all__ = ["MAX_SERVICE_CALLS", "CallSession", "Dialer", "HandlerSource", "StepEvent", "Turn"]
+
+log = logging.getLogger("ivr.calls")
+
+MAX_SERVICE_CALLS = 8
+"""Services run in one step at most; the menu checks forbid loops, this is a guard."""
+
+Dialer = Callable[[str], str | None]
+"""A transfer destination (a number, or a name such as ``agent``) to the number to dial, or None."""
+
+
+@runtime_checkable
+class HandlerSource(Protocol):
+    """Where a session finds the handler of a service (a :class:`ivr.services.ServiceRegistry`)."""
+
+    def handler(self, name: str) -> Handler | None:
+        """The handler bound to ``name``, or None when none is."""
+        ...
+
+
+class StepEvent(NamedTuple):
+    """Something that happened in a step, for the call's log: ``kind`` at ``node``, with ``detail``.
+
+    Kinds: ``start`` and ``restart`` (the call began, or began again), the name
+    of the engine event fed in (``Digits``, ``NoInput``, ``TransferDone``...),
+    ``service`` (a service's outcome), ``transfer`` (a destination with no
+    number), ``enter`` (a node entered) and ``status`` (the call ended).
+    """
+
+    kind: str
+    node: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A step carried through to where the call waits: what to tell the caller, and what happened."""
+
+    actions: tuple[Action, ...]
+    state: CallState
+    path: tuple[str, ...] = ()
+    """The nodes entered, in order (message nodes passed through included)."""
+    events: tuple[StepEvent, ...] = ()
+    numbers: Mapping[str, str] = field(default_factory=dict)
+    """The number to dial for each transfer destination among ``actions``."""
+
+
+class CallSession:
+    """Drives calls through one engine; holds no call's state, so one session serves every call."""
+
+    def __init__(self, engine: Engine, services: HandlerSource, dial: Dialer) -> None:
+        self.engine = engine
+        self.services = services
+        self.dial = dial
+
+    def start(self, ctx: ServiceContext, *, language: str | None = None, again: bool = False) -> Turn:
+        """Answer a new call from ``ctx.caller`` (``again``: a call whose stored state was unusable starts over)."""
+        start = self.engine.menu.start
+        opening = (
+            StepEvent("restart", start, {}) if again else StepEvent("start", start, {"caller": mask_phone(ctx.caller)})
+        )
+        step = self.engine.start(CallStarted(caller=ctx.caller, language=language))
+        return self._carry(step.actions, step.state, step.path, [opening], ctx)
+
+    def send(self, state: CallState, event: Event, ctx: ServiceContext) -> Turn:
+        """Feed ``event`` to a call in ``state`` and carry the step through.
+
+        Raises :class:`ivr.errors.EngineUsageError` for an event the call's
+        state does not accept, and :class:`ivr.errors.StaleStateError` for a
+        state that does not fit the menu.
+        """
+        step = self.engine.send(state, event)
+        record = StepEvent(type(event).__name__, state.node, self._describe(state, event))
+        return self._carry(step.actions, step.state, step.path, [record], ctx)
+
+    def hang_up(self, state: CallState) -> CallState | None:
+        """The state of a call the caller left, with what they keyed in secret dropped; None if already ended."""
+        if state.awaiting == "ended":
+            return None
+        try:
+            return self.engine.send(state, HungUp()).state
+        except (StaleStateError, EngineUsageError):
+            return None
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _carry(
+        self,
+        actions: tuple[Action, ...],
+        state: CallState,
+        path: tuple[str, ...],
+        events: list[StepEvent],
+        ctx: ServiceContext,
+    ) -> Turn:
+        """Carry out services and unreachable transfers until the call waits for the outside world."""
+        done: list[Action] = list(actions)
+        entered = list(path)
+        for _ in range(MAX_SERVICE_CALLS):
+            last = done[-1] if done else None
+            result: ServiceDone | ServiceFailed | TransferDone
+            if isinstance(last, Invoke):
+                result = self._invoke(last, ctx)
+                outcome = result.outcome if isinstance(result, ServiceDone) else "error"
+                events.append(StepEvent("service", state.node, {"service": last.service, "outcome": outcome}))
+            elif isinstance(last, Transfer) and self.dial(last.to) is None:
+                # No number is configured for this destination: a failed transfer.
+                result = TransferDone("failed")
+                events.append(StepEvent("transfer", state.node, {"to": last.to, "status": "unconfigured"}))
+            else:
+                break
+            step = self.engine.send(state, result)
+            done = done[:-1] + list(step.actions)
+            state = step.state
+            entered += step.path
+        # One event per node entered, so visits count message nodes passed through too.
+        events.extend(StepEvent("enter", node, {}) for node in entered)
+        numbers = {a.to: number for a in done if isinstance(a, Transfer) and (number := self.dial(a.to)) is not None}
+        return Turn(tuple(done), state, tuple(entered), tuple(events), numbers)
+
+    def _invoke(self, invoke: Invoke, ctx: ServiceContext) -> ServiceDone | ServiceFailed:
+        handler = self.services.handler(invoke.service)
+        if handler is None:
+            log.error("call %s: no handler is bound for %s", ctx.call_sid, invoke.service)
+            return ServiceFailed("no handler")
+        try:
+            return handler(invoke.args, ctx)
+        except ServiceUnavailable as exc:
+            log.warning("call %s: %s unavailable: %s", ctx.call_sid, invoke.service, exc)
+            return ServiceFailed(str(exc))
+        except Exception:  # a bug in a handler must not cost the caller the call
+            log.exception("call %s: %s failed", ctx.call_sid, invoke.service)
+            return ServiceFailed("handler error")
+
+    def _describe(self, state: CallState, event: Event) -> dict[str, Any]:
+        if isinstance(event, Digits):
+            node = self.engine.menu.nodes.get(state.node)
+            masked = bool(getattr(node, "masked", False)) and state.awaiting == "digits"
+            return {"digits": mask_keys(event.digits, masked)}
+        if isinstance(event, TransferDone):
+            return {"status": event.status}
+        if isinstance(event, RecordingDone):
+            return {"seconds": event.seconds}
+        return {}
+
+
+def agent_dialer(agent_number: str | None) -> Dialer:
+    """Numbers dial themselves; ``agent`` dials ``agent_number``; any other name has no number."""
+
+    def dial(to: str) -> str | None:
+        if to.lstrip("+").isdigit():
+            return to
+        if to == "agent":
+            return agent_number
+        return None
+
+    return dial

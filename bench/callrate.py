@@ -6,7 +6,7 @@ Usage::
 
 The project's own webhook app (``ivr.web.create_app``, SQLite in a temporary
 folder, every prompt a ``<Say>``) answers the project's simulator in this
-process (:func:`ivr.simulator.app.simulate` with its in-process
+process (:func:`ivr.phone.run.simulate` with its in-process
 ``WsgiClient``, a scripted caller on a virtual clock and ``MuteSpeaker``):
 no network, no server, no speech.  The process is pinned to one CPU.
 
@@ -63,6 +63,7 @@ from ivr.phone.run import INPROCESS_URL  # noqa: E402
 from ivr.phone.speaker import MuteSpeaker  # noqa: E402
 from ivr.simulator.app import project_app, seed_demo_data  # noqa: E402
 from ivr.storage import cards as storage_cards  # noqa: E402
+from ivr.web import app_state  # noqa: E402
 
 __all__ = ["MIXES", "CallRate", "RecordingClient", "in_process_app", "measure", "profile_breakdown"]
 
@@ -110,7 +111,7 @@ def in_process_app(cards: int, scrypt_log2_n: int | None = None) -> Iterator[tup
         with project_app(MENU, config) as wsgi:
             app = cast(Flask, wsgi)  # project_app builds it with ivr.web.create_app
             seed_demo_data(app)
-            pools = seed_cards(app.extensions["ivr"].db, cards, NOW)
+            pools = seed_cards(app_state(app).db, cards, NOW)
             yield app, pools
     finally:
         storage_cards.SCRYPT_LOG2_N = saved

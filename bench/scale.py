@@ -85,7 +85,7 @@ class MenuWalker:
 @contextmanager
 def serving_app(menu: Path, folder: Path) -> Iterator[Flask]:
     """The project's webhook app for ``menu`` on a fresh SQLite file in ``folder``."""
-    from ivr.web import create_app
+    from ivr.web import app_state, create_app
 
     folder.mkdir(parents=True, exist_ok=True)
     app = create_app(
@@ -100,7 +100,7 @@ def serving_app(menu: Path, folder: Path) -> Iterator[Flask]:
     try:
         yield app
     finally:
-        app.extensions["ivr"].db.dispose()
+        app_state(app).close()
 
 
 def serve_rate(app: Flask, walker: MenuWalker, calls: int, seed: int) -> tuple[int, float]:

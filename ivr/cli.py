@@ -26,9 +26,9 @@ def main() -> None:
 def validate(menus: tuple[Path, ...], as_json: bool, strict: bool) -> None:
     """Check menu files and report every problem with its location."""
     from ivr.cli_common import echo_problems
+    from ivr.contracts import SPECS_BY_NAME
     from ivr.menu.checks import check_menu
     from ivr.menu.loader import load_menu
-    from ivr.services.registry import default_registry
 
     failed = False
     for path in menus:
@@ -39,7 +39,7 @@ def validate(menus: tuple[Path, ...], as_json: bool, strict: bool) -> None:
             problems = exc.problems
             nodes = None
         else:
-            problems = [p for p in check_menu(menu, default_registry()) if p.severity == "warning"]
+            problems = [p for p in check_menu(menu, SPECS_BY_NAME) if p.severity == "warning"]
             nodes = len(menu.nodes)
             failed = failed or (strict and bool(problems))
         if as_json:

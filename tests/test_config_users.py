@@ -14,6 +14,7 @@ from ivr import tts
 from ivr.cli import main
 from ivr.config import ConfigError, Settings
 from ivr.web import app_state, create_app
+from ivr.web.admin.blueprint import admin_state
 from tests.twiml_fixture_app import serve
 
 SECRET = "s" * 32
@@ -54,7 +55,7 @@ def test_the_admins_tuning_comes_from_the_environment(
     quiet_env.setenv("IVR_ADMIN_PHONE_MAX_CALLS", "3")
     quiet_env.setenv("IVR_ADMIN_PHONE_IDLE_TIMEOUT", "45")
     quiet_env.setenv("IVR_ADMIN_PHONE_SPEECH", "0")
-    admin = _app(tmp_path, built).extensions["ivr_admin"]
+    admin = admin_state(_app(tmp_path, built))
     assert admin.login_delay == 0.25
     assert (admin.phone.max_calls, admin.phone.idle_timeout, admin.phone.speech) == (3, 45.0, None)
 
@@ -96,7 +97,7 @@ def test_the_browser_phone_speaks_with_the_configured_voices_and_rates(
     quiet_env.setenv("IVR_SECRET_KEY", SECRET)
     quiet_env.setenv("IVR_TTS_RATE_ZH_CN", "240")
     quiet_env.setenv("IVR_TTS_VOICE_EN_US", "en-gb")
-    speech = _app(tmp_path, built).extensions["ivr_admin"].phone.speech
+    speech = admin_state(_app(tmp_path, built)).phone.speech
     speech.wav("您好", "cmn-CN")
     speech.wav("Hello", "en-US")
     assert asked == [

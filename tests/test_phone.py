@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from ivr.phone import events as ev
 from ivr.phone.callers import CallerHungUp
 from ivr.phone.clock import RealClock
+from ivr.web.admin.blueprint import admin_state
 from ivr.web.admin.webphone import BrowserCaller, PhoneCall, SpeechCache, tts_language
 from tests.test_admin import admin_app, logged_in, page_token
 from tests.webapp import AppFactory
@@ -88,7 +89,7 @@ class Phone:
 def phone_app(tmp_path: Path, admin_app: AppFactory) -> Iterator[Flask]:
     app = admin_app(tmp_path, ADMIN_PHONE_SPEECH=False)
     yield app
-    app.extensions["ivr_admin"].phone.shutdown()  # no call thread outlives its test (and its database)
+    admin_state(app).phone.shutdown()  # no call thread outlives its test (and its database)
 
 
 def test_a_call_through_the_phone_api(phone_app: Flask) -> None:
@@ -129,7 +130,7 @@ def test_the_phone_signs_its_webhooks_when_the_app_checks_signatures(tmp_path: P
         phone.hang_up()
         assert phone.wait_for("request", path="/status")["status"] == 204
     finally:
-        app.extensions["ivr_admin"].phone.shutdown()
+        admin_state(app).phone.shutdown()
 
 
 def test_played_files_are_given_to_the_page_by_a_url_it_can_fetch() -> None:
@@ -173,22 +174,22 @@ def test_too_many_calls_at_once_are_refused(tmp_path: Path, admin_app: AppFactor
         assert resp.status_code == 429 and "in progress" in resp.json["error"]  # type: ignore[index]
         first.hang_up()
         first.wait_for("end")
-        app.extensions["ivr_admin"].phone.shutdown(timeout=5)
+        admin_state(app).phone.shutdown(timeout=5)
         Phone(client).start().hang_up()
     finally:
-        app.extensions["ivr_admin"].phone.shutdown()
+        admin_state(app).phone.shutdown()
 
 
 def test_an_abandoned_call_hangs_up_by_itself(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(tmp_path, ADMIN_PHONE_SPEECH=False, ADMIN_PHONE_IDLE_TIMEOUT=0.5)
     try:
         phone = Phone(logged_in(app)).start()
-        [call] = app.extensions["ivr_admin"].phone.calls()
+        [call] = admin_state(app).phone.calls()
         assert call.join(timeout=5), "the call did not end without a page polling it"
         phone.poll()
         assert phone.ended and phone.events[-1]["event"] == "end" and phone.events[-1]["reason"] == "abandoned"
     finally:
-        app.extensions["ivr_admin"].phone.shutdown()
+        admin_state(app).phone.shutdown()
 
 
 def test_logout_hangs_up_the_sessions_calls(phone_app: Flask) -> None:
@@ -196,7 +197,7 @@ def test_logout_hangs_up_the_sessions_calls(phone_app: Flask) -> None:
     phone = Phone(client).start()
     phone.wait_for("gather")
     client.post("/admin/logout", data={"csrf_token": phone.headers["X-CSRF-Token"]})
-    calls = phone_app.extensions["ivr_admin"].phone.calls()
+    calls = admin_state(phone_app).phone.calls()
     assert calls and all(c.join(timeout=5) for c in calls)
 
 
@@ -220,7 +221,7 @@ def test_the_tts_endpoint_serves_cached_wav(phone_app: Flask) -> None:
         made.append((text, language))
         return _wav(0.5)
 
-    phone_app.extensions["ivr_admin"].phone.speech = SpeechCache(synthesize)
+    admin_state(phone_app).phone.speech = SpeechCache(synthesize)
     client = logged_in(phone_app)
     resp = client.get("/admin/phone/tts", query_string={"text": "您好", "lang": "cmn-CN"})
     assert resp.status_code == 200 and resp.mimetype == "audio/wav" and resp.data[:4] == b"RIFF"
@@ -238,14 +239,14 @@ def test_a_tts_failure_is_a_503_with_a_json_reason(phone_app: Flask) -> None:
     def broken(text: str, language: str) -> bytes:
         raise RuntimeError("no espeak")
 
-    phone_app.extensions["ivr_admin"].phone.speech = SpeechCache(broken)
+    admin_state(phone_app).phone.speech = SpeechCache(broken)
     resp = logged_in(phone_app).get("/admin/phone/tts?text=hello&lang=en-US")
     assert resp.status_code == 503 and "no espeak" in resp.json["error"]  # type: ignore[index]
 
 
 def test_with_speech_a_prompt_lasts_as_long_as_its_audio(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(tmp_path)
-    app.extensions["ivr_admin"].phone.speech = SpeechCache(lambda text, language: _wav(0.4))
+    admin_state(app).phone.speech = SpeechCache(lambda text, language: _wav(0.4))
     try:
         phone = Phone(logged_in(app)).start()
         say = phone.wait_for("say", text=WELCOME)
@@ -255,7 +256,7 @@ def test_with_speech_a_prompt_lasts_as_long_as_its_audio(tmp_path: Path, admin_a
         phone.wait_for("say", text=ECARD)
         phone.hang_up()
     finally:
-        app.extensions["ivr_admin"].phone.shutdown()
+        admin_state(app).phone.shutdown()
 
 
 def test_tts_language() -> None:

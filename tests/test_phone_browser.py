@@ -20,6 +20,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from ivr.web.admin.blueprint import admin_state
 from tests.test_admin import PASSWORD, admin_app
 from tests.webapp import AppFactory
 
@@ -55,7 +56,7 @@ def server(admin_app: AppFactory) -> Iterator[tuple[str, Flask]]:
     try:
         yield f"http://127.0.0.1:{srv.server_port}", app
     finally:
-        app.extensions["ivr_admin"].phone.shutdown()
+        admin_state(app).phone.shutdown()
         srv.shutdown()
         thread.join(5)
         srv.server_close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
 
 if TYPE_CHECKING:
     from ivr.web import IvrState
@@ -45,7 +45,7 @@ def ivr_state() -> IvrState:
     return state
 
 
-def admin_state() -> AdminState:
-    """The dashboard's own state."""
-    state: AdminState = current_app.extensions["ivr_admin"]
+def admin_state(app: Flask | None = None) -> AdminState:
+    """The dashboard's own state, of ``app`` (default: the app handling the request)."""
+    state: AdminState = (app or current_app).extensions["ivr_admin"]
     return state

@@ -22,10 +22,8 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +41,10 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from ivr.rules import MAX_ATTEMPTS, mask_id_number
+from ivr.rules import MAX_ATTEMPTS
 from ivr.storage.base import Base
 
 if TYPE_CHECKING:
@@ -65,7 +63,6 @@ __all__ = [
     "hash_pin",
     "stored_by_calls",
     "verify_pin",
-    "write_audit",
 ]
 
 CARD_STATUSES = ("not_activated", "active", "reported_lost", "replacing")
@@ -214,31 +211,6 @@ def stored_by_calls(db: Database) -> CallsStored:
         audited = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.call_sid != ""))
         voicemails = s.scalar(select(func.count()).select_from(Voicemail))
     return CallsStored(tuple(references), int(audited or 0), int(voicemails or 0))
-
-
-def write_audit(
-    s: Session,
-    *,
-    now: dt.datetime,
-    call_sid: str,
-    service: str,
-    outcome: str,
-    id_number: str | None = None,
-    card: Card | None = None,
-    detail: Mapping[str, str] | None = None,
-) -> None:
-    """Add an audit row in the current transaction; the ID number is stored masked."""
-    s.add(
-        AuditEntry(
-            at=now,
-            call_sid=call_sid[:64],
-            service=service,
-            id_masked=mask_id_number(id_number),
-            card_id=card.id if card is not None else None,
-            outcome=outcome,
-            detail=json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True),
-        )
-    )
 
 
 # -- service passwords -----------------------------------------------------------

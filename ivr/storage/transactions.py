@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator, Mapping
 
 from sqlalchemy import select, update
@@ -20,8 +21,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from stdnum import luhn
 
-from ivr.rules import LOSS_REPORT_WORKING_DAYS, MAX_ATTEMPTS, add_working_days, beijing_date
-from ivr.storage.cards import AuditEntry, Card, LossReport, ReferenceCounter, Voicemail, write_audit
+from ivr.rules import LOSS_REPORT_WORKING_DAYS, MAX_ATTEMPTS, add_working_days, beijing_date, mask_id_number
+from ivr.storage.cards import AuditEntry, Card, LossReport, ReferenceCounter, Voicemail
 from ivr.storage.db import Database
 
 __all__ = ["Transaction", "password_hash", "transaction"]
@@ -226,15 +227,16 @@ class Transaction:
         detail: Mapping[str, str] | None = None,
     ) -> None:
         """Add the audit row of this transaction; the ID number is stored masked."""
-        write_audit(
-            self._s,
-            now=now,
-            call_sid=call_sid,
-            service=service,
-            outcome=outcome,
-            id_number=id_number,
-            card=card,
-            detail=detail,
+        self._s.add(
+            AuditEntry(
+                at=now,
+                call_sid=call_sid[:64],
+                service=service,
+                id_masked=mask_id_number(id_number),
+                card_id=card.id if card is not None else None,
+                outcome=outcome,
+                detail=json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True),
+            )
         )
 
     def _next_sequence(self, day: dt.date) -> int:

@@ -43,7 +43,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make ``bench`` and ``ivr`` importable
@@ -108,8 +108,7 @@ def in_process_app(cards: int, scrypt_log2_n: int | None = None) -> Iterator[tup
         storage_cards.SCRYPT_LOG2_N = scrypt_log2_n
     config = {"CLOCK": CLOCK, "AGENT_NUMBER": AGENT_NUMBER, "AUDIO_DIR": str(ROOT / "no-such-audio-dir")}
     try:
-        with project_app(MENU, config) as wsgi:
-            app = cast(Flask, wsgi)  # project_app builds it with ivr.web.create_app
+        with project_app(MENU, config) as app:
             seed_demo_data(app)
             pools = seed_cards(app_state(app).db, cards, NOW)
             yield app, pools
@@ -187,7 +186,7 @@ def measure(app: Flask, cards: Planner, mix: str, seconds: float, seed: int = 1)
 
 _PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # (label, file the function is in, function names): inclusive (cumulative) time, so parts nest.
-    ("the app, in-process (WsgiClient.send)", "ivr/simulator/client.py", ("send",)),
+    ("the app, in-process (WsgiClient.send)", "ivr/phone/client.py", ("send",)),
     ("  Werkzeug request building (EnvironBuilder)", "werkzeug/test.py", ("get_environ",)),
     ("  Flask dispatch (wsgi_app)", "flask/app.py", ("wsgi_app",)),
     ("    webhook logic (CallRunner.incoming/step/status)", "ivr/web/calls.py", ("incoming", "step", "status")),
@@ -199,10 +198,10 @@ _PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("      engine (Engine.start/send)", "ivr/engine/core.py", ("start", "send")),
     ("      call state JSON (CallState.from_json/to_json)", "ivr/engine/state.py", ("from_json", "to_json")),
     ("      TwiML writing (TwimlWriter.write)", "ivr/web/twiml.py", ("write",)),
-    ("      services (CallRunner._invoke)", "ivr/web/calls.py", ("_invoke",)),
+    ("      services (CallSession._invoke)", "ivr/session.py", ("_invoke",)),
     ("        scrypt (hashlib.scrypt)", "~", ("<built-in method _hashlib.scrypt>",)),
     ("  request logging and metrics (after_request)", "ivr/web/", ("_log", "_observe")),
-    ("the simulator's TwiML parsing (parse_twiml)", "ivr/simulator/twiml.py", ("parse_twiml",)),
+    ("the phone's TwiML parsing (parse_twiml)", "ivr/phone/twiml.py", ("parse_twiml",)),
 )
 
 

@@ -59,6 +59,7 @@ def load_menu_or_exit(path: Path | str) -> Menu:
     """The menu at ``path``, or its problems printed and the command ended with :data:`MENU_REFUSED`."""
     from ivr.menu.loader import load_menu
 
-    with menu_refused():
+    try:
         return load_menu(path)
-    raise AssertionError("unreachable")  # pragma: no cover - menu_refused exits
+    except MenuError as exc:
+        refuse_menu(exc)

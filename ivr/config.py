@@ -34,7 +34,7 @@ DEFAULT_MENU = Path("menus/12333.json")
 MIN_TTS_RATE, MAX_TTS_RATE = 80, 450
 """The speaking rates an operator may set, in words a minute: the range :mod:`ivr.tts` accepts.
 
-Repeated here (tests/test_config.py checks they agree) rather than imported,
+Repeated here (tests/test_tts.py checks they agree) rather than imported,
 so that reading the settings never loads the speech engine's modules.
 """
 

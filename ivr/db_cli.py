@@ -38,7 +38,10 @@ def open_database(database_url: str | None) -> Iterator[tuple[Settings, Database
         settings = Settings.load(overrides={"database_url": database_url} if database_url else None)
     except ConfigError as exc:
         _fail(str(exc), 2)
-    database = Database(settings.database_url)
+    try:
+        database = Database(settings.database_url)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     try:
         try:
             database.upgrade()

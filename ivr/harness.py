@@ -41,9 +41,9 @@ from ivr.engine import (
 )
 from ivr.menu.model import Menu
 from ivr.services.registry import Handler, ServiceContext
-from ivr.session import CallSession, Dialer, HandlerSource, Turn
+from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn
 
-__all__ = ["HARNESS_TIME", "Call", "ServiceStub", "TranscriptLine", "Turn"]
+__all__ = ["HARNESS_TIME", "Call", "ServiceStub", "TranscriptLine"]
 
 ServiceStub = str | ServiceDone | Callable[[Mapping[str, str | None]], ServiceDone | str]
 
@@ -82,7 +82,12 @@ def _every_number(to: str) -> str:
 
 
 class Call:
-    """One call through ``menu``, driven by method calls."""
+    """One call through ``menu``, driven by method calls.
+
+    ``context`` is what handlers see of the call (its CallSid, caller and
+    time); left out, it is made from ``caller`` at :data:`HARNESS_TIME`.
+    ``dial`` resolves transfer destinations; by default every one is reachable.
+    """
 
     def __init__(
         self,
@@ -97,7 +102,6 @@ class Call:
         engine = menu if isinstance(menu, Engine) else Engine(menu)
         source: HandlerSource = services if isinstance(services, HandlerSource) else _Stubs(services or {})
         self.session = CallSession(engine, source, dial)
-        self.engine = engine
         self.context = context or ServiceContext(call_sid="CA-harness", caller=caller, now=HARNESS_TIME)
         self.transcript: list[TranscriptLine] = []
         self.actions: list[Action] = []
@@ -139,6 +143,11 @@ class Call:
         return self._send(HungUp())
 
     # -- what the caller heard ----------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the call runs on."""
+        return self.session.engine
 
     @property
     def heard(self) -> str:
@@ -184,14 +193,13 @@ class Call:
         return self
 
     def _take(self, turn: Turn) -> None:
-        for action in turn.actions:
-            self.actions.append(action)
-            self._show(action)
-        for event in turn.events:
-            if event.kind == "service":
-                self._log("system", f"{event.detail['service']} -> {event.detail['outcome']}")
-            elif event.kind == "transfer":
-                self._log("system", f"transfer to {event.detail['to']}: {event.detail['status']}")
+        for item in turn.timeline:
+            if isinstance(item, StepEvent):
+                what = item.detail.get("outcome") or item.detail.get("status")
+                self._log("system", f"{item.detail.get('service') or item.detail.get('to')} -> {what}")
+            else:
+                self.actions.append(item)
+                self._show(item)
 
     def _show(self, action: Action) -> None:
         if isinstance(action, Say):

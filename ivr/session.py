@@ -25,6 +25,7 @@ from ivr.engine import (
     Digits,
     Engine,
     Event,
+    Hangup,
     HungUp,
     Invoke,
     RecordingDone,
@@ -37,7 +38,7 @@ from ivr.errors import EngineUsageError, ServiceUnavailable, StaleStateError
 from ivr.rules import mask_keys, mask_phone
 from ivr.services.registry import Handler, ServiceContext
 
-__all__ = ["MAX_SERVICE_CALLS", "CallSession", "Dialer", "HandlerSource", "StepEvent", "Turn"]
+__all__ = ["MAX_SERVICE_CALLS", "CallSession", "Dialer", "HandlerSource", "StepEvent", "Turn", "agent_dialer"]
 
 log = logging.getLogger("ivr.calls")
 
@@ -75,13 +76,19 @@ class StepEvent(NamedTuple):
 class Turn:
     """A step carried through to where the call waits: what to tell the caller, and what happened."""
 
-    actions: tuple[Action, ...]
+    timeline: tuple[Action | StepEvent, ...]
+    """The step's actions, with each service's outcome (or unreachable transfer) where it happened."""
     state: CallState
     path: tuple[str, ...] = ()
     """The nodes entered, in order (message nodes passed through included)."""
     events: tuple[StepEvent, ...] = ()
     numbers: Mapping[str, str] = field(default_factory=dict)
     """The number to dial for each transfer destination among ``actions``."""
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        """What the adapter says and does, in order; the last one waits."""
+        return tuple(a for a in self.timeline if not isinstance(a, StepEvent))
 
 
 class CallSession:
@@ -132,29 +139,52 @@ class CallSession:
         ctx: ServiceContext,
     ) -> Turn:
         """Carry out services and unreachable transfers until the call waits for the outside world."""
-        done: list[Action] = list(actions)
+        timeline: list[Action | StepEvent] = []
         entered = list(path)
-        for _ in range(MAX_SERVICE_CALLS):
-            last = done[-1] if done else None
+        numbers: dict[str, str] = {}
+        for ran in range(MAX_SERVICE_CALLS + 1):
+            pending = self._pending(actions, numbers)
+            if pending is None:
+                timeline += actions
+                break
+            if ran == MAX_SERVICE_CALLS:
+                # The menu checks forbid service loops; should one slip through, the call ends, never hangs.
+                log.error("call %s: over %d services in one step at %s", ctx.call_sid, ran, state.node)
+                timeline += [*actions[:-1], Hangup("error")]
+                state = self.engine.send(state, HungUp()).state
+                break
             result: ServiceDone | ServiceFailed | TransferDone
-            if isinstance(last, Invoke):
-                result = self._invoke(last, ctx)
+            if isinstance(pending, Invoke):
+                result = self._invoke(pending, ctx)
                 outcome = result.outcome if isinstance(result, ServiceDone) else "error"
-                events.append(StepEvent("service", state.node, {"service": last.service, "outcome": outcome}))
-            elif isinstance(last, Transfer) and self.dial(last.to) is None:
+                event = StepEvent("service", state.node, {"service": pending.service, "outcome": outcome})
+            else:
                 # No number is configured for this destination: a failed transfer.
                 result = TransferDone("failed")
-                events.append(StepEvent("transfer", state.node, {"to": last.to, "status": "unconfigured"}))
-            else:
-                break
+                event = StepEvent("transfer", state.node, {"to": pending.to, "status": "unconfigured"})
+            timeline += [*actions[:-1], event]
+            events.append(event)
             step = self.engine.send(state, result)
-            done = done[:-1] + list(step.actions)
-            state = step.state
+            actions, state = step.actions, step.state
             entered += step.path
         # One event per node entered, so visits count message nodes passed through too.
         events.extend(StepEvent("enter", node, {}) for node in entered)
-        numbers = {a.to: number for a in done if isinstance(a, Transfer) and (number := self.dial(a.to)) is not None}
-        return Turn(tuple(done), state, tuple(entered), tuple(events), numbers)
+        return Turn(tuple(timeline), state, tuple(entered), tuple(events), numbers)
+
+    def _pending(self, actions: tuple[Action, ...], numbers: dict[str, str]) -> Invoke | Transfer | None:
+        """What the session answers itself: a service, or a transfer with no number; None when the call waits.
+
+        A reachable transfer's number is put in ``numbers``, for the TwiML.
+        """
+        last = actions[-1] if actions else None
+        if isinstance(last, Invoke):
+            return last
+        if isinstance(last, Transfer):
+            number = self.dial(last.to)
+            if number is None:
+                return last
+            numbers[last.to] = number
+        return None
 
     def _invoke(self, invoke: Invoke, ctx: ServiceContext) -> ServiceDone | ServiceFailed:
         handler = self.services.handler(invoke.service)

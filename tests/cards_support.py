@@ -11,24 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from stdnum.cn import ric
 
 from ivr.harness import Call
 from ivr.menu import Menu
 from ivr.rules import BEIJING
 from ivr.services.cards import add_card
-from ivr.services.handlers import build_registry, context_stubs
+from ivr.services.handlers import build_registry
 from ivr.services.registry import ServiceContext
 from ivr.storage.cards import Card
 from ivr.storage.db import Database
+from ivr.storage.scratch import ScratchSchema
 from ivr.storage.transactions import transaction
 from tests.twiml_tools import CALLER, new_sid
 
@@ -72,18 +71,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'cards.db'}"
         return
-    base = _postgres_url()
-    schema = f"ivr_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
+    scratch = ScratchSchema.create(_postgres_url(), prefix="ivr_test")
     try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+        yield scratch.url
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        scratch.drop()
 
 
 @pytest.fixture
@@ -133,7 +125,7 @@ def phone(
 ) -> Call:
     """An in-memory call through the real menu, with the real handlers on ``db``."""
     ctx = ServiceContext(call_sid=call_sid or new_sid(), caller=caller, now=now)
-    return Call(menu, context_stubs(build_registry(db), ctx), caller=caller)
+    return Call(menu, build_registry(db), context=ctx)
 
 
 def ctx(now: dt.datetime = NOW, call_sid: str | None = None) -> ServiceContext:

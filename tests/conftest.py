@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,20 +56,15 @@ def postgres_url() -> Iterator[str]:
     base = os.environ.get("IVR_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("IVR_TEST_POSTGRES_URL is not set (CI sets it; PostgreSQL tests need a server)")
-    from sqlalchemy import create_engine, text
+    from ivr.storage.db import StoreUnavailable
+    from ivr.storage.scratch import ScratchSchema
 
-    schema = f"ivr_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
     try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # a URL that does not answer is a broken environment, not a pass
+        scratch = ScratchSchema.create(base, prefix="ivr_test")
+    except StoreUnavailable as exc:  # a URL that does not answer is a broken environment, not a pass
         pytest.fail(f"IVR_TEST_POSTGRES_URL is set but PostgreSQL does not answer: {exc}")
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    yield scratch.url
+    scratch.drop()
 
 
 @pytest.fixture

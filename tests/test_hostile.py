@@ -128,7 +128,9 @@ def caller(client: Any) -> WebCall:
 
 CALLERS = 16
 WORKERS = 4
-TRIES = 3
+TRIES = 6
+"""Tries a caller keeps on at most: six wrong passwords lock the card, so whichever caller wins the race
+to the card's lock most often still hears "locked" within six."""
 LEFT = re.compile(r"还可以尝试(\d+)次")
 
 

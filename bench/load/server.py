@@ -13,18 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from bench.generate import CardPools, seed_cards
 from ivr.rules import BEIJING
 from ivr.services.seed import seed_demo
 from ivr.storage.db import Database
+from ivr.storage.scratch import ScratchSchema
 
 __all__ = ["AGENT_NUMBER", "CLOCK", "NOW", "Gunicorn", "Store", "free_port", "postgres_base_url"]
 
@@ -56,21 +52,9 @@ class Store:
     @classmethod
     def postgres(cls, base_url: str) -> Store:
         """A new schema in the PostgreSQL database at ``base_url``, dropped by :meth:`close`."""
-        schema = f"ivr_load_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        # No pool: a connection kept from before a PostgreSQL restart could not drop the schema afterwards.
-        admin = create_engine(base_url, poolclass=NullPool)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-        def drop() -> None:
-            try:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            finally:
-                admin.dispose()
-
-        sep = "&" if "?" in base_url else "?"
-        return cls(f"{base_url}{sep}options={urllib.parse.quote(f'-csearch_path={schema}')}", drop)
+        # No pool in ScratchSchema: a connection kept from before a PostgreSQL restart could not drop it.
+        scratch = ScratchSchema.create(base_url, prefix="ivr_load")
+        return cls(scratch.url, scratch.drop)
 
     @property
     def backend(self) -> str:

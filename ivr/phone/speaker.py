@@ -129,8 +129,7 @@ class TtsSpeaker:
             from ivr import tts
 
             lang = _tts_language(language)
-            voice = tts.default_voice(lang, self.voices)
-            data = tts.synthesize(text, lang, voice, rate=tts.default_rate(lang, self.rates))
+            data = tts.synthesize(text, lang, self.voices.get(lang), rate=self.rates.get(lang))
             audio = read_wav(data)
         except ImportError:
             return self._fallback(text, "speech synthesis (ivr.tts) is not available")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from ivr.engine.events import ServiceDone
 from ivr.rules import agents_on_duty
-from ivr.services.registry import Handler, ServiceContext, ServiceRegistry, default_registry
+from ivr.services.registry import ServiceContext, ServiceRegistry, default_registry
 from ivr.storage.db import Database
 
-__all__ = ["agent_hours", "build_registry", "context_stubs"]
+__all__ = ["agent_hours", "build_registry"]
 
 
 def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceDone:
@@ -26,17 +26,3 @@ def build_registry(db: Database | None = None) -> ServiceRegistry:
 
         bind_card_handlers(registry, db)
     return registry
-
-
-def context_stubs(
-    registry: ServiceRegistry, ctx: ServiceContext
-) -> dict[str, Callable[[Mapping[str, str | None]], ServiceDone]]:
-    """The registry's bound handlers as one-argument functions for :class:`ivr.harness.Call`.
-
-    The harness calls a service with its arguments only; every call here gets ``ctx``.
-    """
-
-    def with_context(handler: Handler) -> Callable[[Mapping[str, str | None]], ServiceDone]:
-        return lambda args: handler(args, ctx)
-
-    return {name: with_context(h) for name in registry if (h := registry.handler(name)) is not None}

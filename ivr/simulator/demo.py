@@ -21,7 +21,7 @@ from ivr.phone.speaker import MuteSpeaker
 from ivr.rules import BEIJING
 from ivr.services.seed import demo_card
 from ivr.simulator.app import project_app, seed_demo_data
-from ivr.storage.cards import stored_by_calls
+from ivr.storage.reports import stored_by_calls
 from ivr.web import app_state
 
 __all__ = ["DEMO_CLOCK", "DEMO_KEYS", "run_demo"]

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -38,8 +37,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    func,
-    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -48,20 +45,18 @@ from ivr.rules import MAX_ATTEMPTS
 from ivr.storage.base import Base
 
 if TYPE_CHECKING:
-    from ivr.storage.db import Database
+    pass
 
 __all__ = [
     "CARD_KINDS",
     "CARD_STATUSES",
     "AuditEntry",
-    "CallsStored",
     "Card",
     "LossReport",
     "ReferenceCounter",
     "UtcDateTime",
     "Voicemail",
     "hash_pin",
-    "stored_by_calls",
     "verify_pin",
 ]
 
@@ -189,28 +184,6 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     detail: Mapped[str] = mapped_column(Text, default="{}")
     """JSON with what the caller was told (attempts left, a reference number); never a secret."""
-
-
-@dataclass(frozen=True)
-class CallsStored:
-    """What calls (not operators or the seed) have left in the card tables."""
-
-    references: tuple[str, ...]
-    """The loss reports' reference numbers, oldest first."""
-    audited: int
-    """Audited transaction attempts."""
-    voicemails: int
-
-
-def stored_by_calls(db: Database) -> CallsStored:
-    """What calls have stored: rows with a CallSid (the seed's and operators' carry none)."""
-    with db.session() as s:
-        references = s.scalars(
-            select(LossReport.reference).where(LossReport.call_sid != "").order_by(LossReport.id)
-        ).all()
-        audited = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.call_sid != ""))
-        voicemails = s.scalar(select(func.count()).select_from(Voicemail))
-    return CallsStored(tuple(references), int(audited or 0), int(voicemails or 0))
 
 
 # -- service passwords -----------------------------------------------------------

@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.config import ConfigError
 
 __all__ = ["MIGRATIONS", "Database", "StoreUnavailable"]
 
@@ -55,7 +57,11 @@ class Database:
     """A database by URL: sessions, a health check, and migrations."""
 
     def __init__(self, url: str) -> None:
-        self.url = make_url(url)
+        try:
+            self.url = make_url(url)
+        except ArgumentError:
+            # The operator's mistake, found before any connection is tried.
+            raise ConfigError(f"IVR_DATABASE_URL: {url!r} is not a database URL (e.g. sqlite:///ivr.db)") from None
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._pid = 0

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Table, and_, create_engine, func, inspect,
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ivr.storage.cards import AuditEntry, Voicemail
+from ivr.storage.cards import AuditEntry, LossReport, Voicemail
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
 
@@ -36,6 +36,7 @@ __all__ = [
     "WINDOWS",
     "CallDetail",
     "CallRow",
+    "CallsStored",
     "EventRow",
     "NodeStat",
     "OutcomeCount",
@@ -48,6 +49,7 @@ __all__ = [
     "node_stats",
     "overview",
     "recent_calls",
+    "stored_by_calls",
     "transactions",
     "visit_counts",
     "voicemails",
@@ -425,3 +427,25 @@ def visit_counts(url: str) -> dict[str, int]:
     finally:
         engine.dispose()
     return {str(node): int(count) for node, count in rows}
+
+
+@dataclass(frozen=True)
+class CallsStored:
+    """What calls (not operators or the seed) have left in the card tables."""
+
+    references: tuple[str, ...]
+    """The loss reports' reference numbers, oldest first."""
+    audited: int
+    """Audited transaction attempts."""
+    voicemails: int
+
+
+def stored_by_calls(db: Database) -> CallsStored:
+    """What calls have stored: rows with a CallSid (the seed's and operators' carry none)."""
+    with db.session() as s:
+        references = s.scalars(
+            select(LossReport.reference).where(LossReport.call_sid != "").order_by(LossReport.id)
+        ).all()
+        audited = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.call_sid != ""))
+        voicemails = s.scalar(select(func.count()).select_from(Voicemail))
+    return CallsStored(tuple(references), int(audited or 0), int(voicemails or 0))

@@ -48,7 +48,8 @@ class ScratchSchema:
         """Drop the schema and everything in it, and close the connections."""
         try:
             with self._engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{self.name}" CASCADE'))
+                # IF EXISTS: a fault test may have restarted the server, or a test dropped it already.
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
         finally:

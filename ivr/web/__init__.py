@@ -22,6 +22,7 @@ from ivr.engine import Engine
 from ivr.menu.loader import load_menu
 from ivr.services.handlers import build_registry
 from ivr.services.registry import ServiceRegistry
+from ivr.session import agent_dialer
 from ivr.storage.calls import CallStore
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.web.audio import make_blueprint as audio_blueprint
@@ -126,7 +127,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         audio_url=settings.audio_url,
         connection_override=settings.connection_override,
     )
-    runner = CallRunner(engine, CallStore(db), registry, writer, settings)
+    runner = CallRunner(engine, CallStore(db), registry, writer, agent_dialer(settings.agent_number), settings.now)
 
     app = Flask(__name__)
     app.config.update({k: v for k, v in config.items() if k.lower() not in names})

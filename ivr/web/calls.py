@@ -17,7 +17,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ivr.config import Settings
 from ivr.engine import (
     ACCEPTS,
     CallState,
@@ -30,7 +29,7 @@ from ivr.engine import (
 )
 from ivr.errors import StaleStateError
 from ivr.services.registry import ServiceContext
-from ivr.session import CallSession, HandlerSource, StepEvent, Turn, agent_dialer
+from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn
 from ivr.storage.calls import CallStore, StoredCall
 from ivr.web.twiml import TwimlWriter
 
@@ -67,18 +66,17 @@ class CallRunner:
         store: CallStore,
         services: HandlerSource,
         writer: TwimlWriter,
-        settings: Settings,
+        dial: Dialer,
+        clock: Callable[[], dt.datetime],
         step_base: str = "/voice/step",
-        clock: Callable[[], dt.datetime] | None = None,
         observer: Callable[[Sequence[StepEvent]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
-        self.session = CallSession(engine, services, agent_dialer(settings.agent_number))
+        self.session = CallSession(engine, services, dial)
         self.writer = writer
-        self.settings = settings
         self.step_base = step_base
-        self.clock = clock or settings.now
+        self.clock = clock
         self.observer = observer
         """Called with each step's events once they are stored (metrics)."""
 
@@ -116,8 +114,9 @@ class CallRunner:
         event = self._event(state, params, query)
         if event is None:
             return Reply(stored.last_twiml, state.node)
+        now = self.clock()
         try:
-            turn = self.session.send(state, event, self._context(sid, stored.caller))
+            turn = self.session.send(state, event, ServiceContext(call_sid=sid, caller=stored.caller, now=now))
         except StaleStateError:
             return self._begin(sid, stored.caller, again=True)
         twiml = self._write(turn, stored.step + 1)
@@ -127,7 +126,7 @@ class CallRunner:
             node=turn.state.node,
             state=turn.state.to_json(),
             twiml=twiml,
-            now=self.clock(),
+            now=now,
             events=turn.events,
         )
         if not saved:
@@ -159,12 +158,10 @@ class CallRunner:
         if self.observer is not None:
             self.observer(events)
 
-    def _context(self, sid: str, caller: str) -> ServiceContext:
-        return ServiceContext(call_sid=sid, caller=caller, now=self.clock())
-
     def _begin(self, sid: str, caller: str, again: bool = False) -> Reply:
         """Start the call (``again``: over, at the next step number, when its stored state is unusable)."""
-        turn = self.session.start(self._context(sid, caller), again=again)
+        now = self.clock()
+        turn = self.session.start(ServiceContext(call_sid=sid, caller=caller, now=now), again=again)
         written: list[int] = []
 
         def twiml_for(at: int) -> str:
@@ -179,7 +176,7 @@ class CallRunner:
             menu_version=self.engine.menu.version,
             node=turn.state.node,
             state=turn.state.to_json(),
-            now=self.clock(),
+            now=now,
             twiml_for=twiml_for,
             events=turn.events,
             again=again,

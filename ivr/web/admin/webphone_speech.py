@@ -121,8 +121,7 @@ class SpeechCache:
         # Imported late: speech is optional for the rest of the app.
         from ivr import tts
 
-        voice = tts.default_voice(language, self.voices)
-        return tts.synthesize(text, language, voice, rate=tts.default_rate(language, self.rates))
+        return tts.synthesize(text, language, self.voices.get(language), rate=self.rates.get(language))
 
 
 def wav_seconds(data: bytes) -> float:

@@ -86,3 +86,15 @@ def test_lint_exits_1_on_error_findings_and_with_strict_on_warnings(tmp_path: Pa
     lenient = CliRunner().invoke(main, ["lint", str(long), *audio])
     assert lenient.exit_code == 0 and "warning: greeting-too-long" in lenient.output
     assert CliRunner().invoke(main, ["lint", str(long), "--strict", *audio]).exit_code == 1
+
+
+def test_a_malformed_database_url_is_a_clear_error_everywhere(tmp_path: Path) -> None:
+    for args in (["db", "upgrade"], ["serve"], ["cards", "show", "--id-number", "110101198503122354"]):
+        run = CliRunner().invoke(main, [*args, "--database-url", "nonsense"])
+        assert run.exit_code == 2, (args, run.output)
+        assert "IVR_DATABASE_URL: 'nonsense' is not a database URL" in run.stderr and run.exception is not None
+        assert isinstance(run.exception, SystemExit), (args, run.exception)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text('name: bad url\nconfig: {DATABASE_URL: nonsense}\nsteps: [{press: "4"}]\nend: {as: hangup}\n')
+    run = CliRunner().invoke(main, ["test", str(scenario), "--menu", str(ROOT / "menus" / "12333.json")])
+    assert run.exit_code == 1 and "FAIL bad url" in run.output and "is not a database URL" in run.output

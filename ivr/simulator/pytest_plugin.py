@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from ivr.config import DEFAULT_MENU
 from ivr.phone.output import describe
 from ivr.simulator.scenarios import Scenario, ScenarioError, ScenarioResult, load, run_one
 
@@ -95,7 +96,7 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         """Run the call and check it."""
-        path = self.config.rootpath / "menus" / "12333.json"
+        path = self.config.rootpath / DEFAULT_MENU  # the project's menu, wherever pytest was started
         menu = path if path.exists() else None
         if not self.postgres:
             result = run_one(self.scenario, menu=menu)

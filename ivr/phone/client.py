@@ -7,22 +7,30 @@ interpreter decides what Twilio would make of it.
 
 Requests are signed as Twilio signs them when an auth token is given: the
 ``X-Twilio-Signature`` header is the HMAC-SHA1 of the full URL followed by the
-sorted POST parameters (see :func:`sign`).
+sorted POST parameters (see :func:`sign`).  Over HTTP, each request that follows
+a redirect is signed again for its own URL, and never when it goes to another
+host (see :class:`HttpClient` and docs/simulator.md, "HTTP behaviour").
+
+One client serves one call: it keeps the cookies the application sets for that
+call only.  Twilio "accepts HTTP cookies and will include them in each request,
+just like a normal web browser" and follows HTTP redirects
+(https://www.twilio.com/docs/api/twiml/your_response).
 """
 
 from __future__ import annotations
 
-import http.client
 import importlib
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 from wsgiref.types import WSGIApplication
 
+import httpx
+
 __all__ = [
+    "Hop",
     "HttpClient",
     "TransportError",
     "WebhookClient",
@@ -36,7 +44,16 @@ DEFAULT_TIMEOUT = 15.0
 """Twilio gives up on a webhook after 15 seconds."""
 MAX_BODY = 10 * 1024 * 1024
 """Bodies are read up to this size (audio included); a longer one is cut, and is then not valid TwiML."""
+MAX_REDIRECTS = 10
+"""HTTP redirects followed for one request before giving up."""
 USER_AGENT = "TwilioProxy/1.1 (ivr simulator)"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+# Twilio follows only these redirect statuses ("Twilio will only follow redirects for status
+# codes 301, 302, 303, and 307"; any other 3xx, or one without a Location, is error 11216):
+# https://www.twilio.com/docs/api/errors/11216
+_TO_GET = frozenset({301, 302, 303})  # followed with a GET and no body, as HTTP clients do (RFC 9110 15.4)
+_KEEP_METHOD = frozenset({307})  # followed with the same method and body (RFC 9110 15.4.8)
 
 
 class TransportError(Exception):
@@ -45,12 +62,16 @@ class TransportError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
-    """One request, as Twilio would send it: ``params`` go in the body (POST) or the query (GET)."""
+    """One request, as Twilio would send it: ``params`` go in the body (POST) or the query (GET).
+
+    ``auth_token``, when set, lets a client sign again each request that follows a redirect.
+    """
 
     method: str
     url: str
     params: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    auth_token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def full_url(self) -> str:
@@ -62,12 +83,24 @@ class WebhookRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Hop:
+    """One HTTP redirect followed: the status that sent it, and the request that followed it."""
+
+    status: int
+    method: str
+    url: str
+    other_host: bool
+    """The redirect left the host of the first request: the request went unsigned."""
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookResponse:
-    """An HTTP answer."""
+    """An HTTP answer; ``redirects`` lists the HTTP redirects followed to get it, in order."""
 
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    redirects: tuple[Hop, ...] = ()
 
     def header(self, name: str) -> str | None:
         """A header's value, whatever its case."""
@@ -101,17 +134,22 @@ class WsgiClient:
 
     Only URLs on ``base_url``'s host go to the app; anything else (audio on a
     CDN, say) is unreachable in-process and raises :class:`TransportError`.
+    Cookies the app sets are sent back on the later requests of this client
+    (one client, one call).
     """
 
     def __init__(self, app: WSGIApplication, base_url: str = "http://localhost/") -> None:
+        # Imported here: werkzeug comes with Flask, and only this adapter needs it.
+        from werkzeug.test import Client
+
         self.app = app
         self.base_url = base_url
         self._host = urllib.parse.urlsplit(base_url).netloc
+        self._client = Client(app)  # its cookie jar is this call's
 
     def send(self, request: WebhookRequest) -> WebhookResponse:
         """Run the request through the app."""
-        # Imported here: werkzeug comes with Flask, and only this adapter needs it.
-        from werkzeug.test import EnvironBuilder, run_wsgi_app
+        from werkzeug.test import EnvironBuilder
 
         parts = urllib.parse.urlsplit(request.full_url)
         if parts.netloc != self._host:
@@ -125,53 +163,106 @@ class WsgiClient:
             headers=[("User-Agent", USER_AGENT), *request.headers.items()],
         )
         try:
-            environ = builder.get_environ()
-            app_iter, status, headers = run_wsgi_app(self.app, environ)
+            response = self._client.open(builder)
             try:
-                body = b"".join(app_iter)
+                body = response.get_data()
             finally:
-                close = getattr(app_iter, "close", None)
-                if close is not None:
-                    close()
+                response.close()
         except Exception as exc:
             # The app broke without answering; a real server would have sent a 500.
             return WebhookResponse(500, f"{type(exc).__name__}: {exc}".encode(), {"Content-Type": "text/plain"})
         finally:
             builder.close()
-        return WebhookResponse(int(status.split()[0]), body[:MAX_BODY], dict(headers.items()))
+        return WebhookResponse(response.status_code, body[:MAX_BODY], dict(response.headers.items()))
 
 
 class HttpClient:
-    """Calls webhooks over HTTP(S) with the standard library, with Twilio's timeout."""
+    """Calls webhooks over HTTP(S) with httpx, as Twilio does.
+
+    - one cookie jar per client, that is per call;
+    - redirects followed hop by hop (301/302/303 as a GET without body, 307 with the same
+      method and body), each hop signed for its own URL, and never signed off the first
+      request's host; a scheme other than http(s) is refused before connecting;
+    - ``timeout`` bounds the whole answer, redirects and a slow trickle of a body included.
+    """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
+        self._client = httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT}, trust_env=False)
+
+    def close(self) -> None:
+        """Close the connections; the cookies go with them."""
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def send(self, request: WebhookRequest) -> WebhookResponse:
         """Send the request; follow redirects; an HTTP error status is returned, not raised."""
-        scheme = urllib.parse.urlsplit(request.url).scheme
-        if scheme not in ("http", "https"):
-            raise TransportError(f"cannot fetch {request.url!r}: only http and https URLs")
-        data = urllib.parse.urlencode(request.params).encode() if request.method == "POST" else None
-        req = urllib.request.Request(
-            request.full_url,
-            data=data,
-            method=request.method,
-            headers={"User-Agent": USER_AGENT, **request.headers},
-        )
+        deadline = time.monotonic() + self.timeout
+        origin = _origin(request.url)
+        current = request
+        hops: list[Hop] = []
+        while True:
+            _check_scheme(current.url, redirected=bool(hops))
+            other_host = _origin(current.url) != origin
+            headers = {k: v for k, v in request.headers.items() if k.lower() != SIGNATURE_HEADER.lower()}
+            if not other_host and request.auth_token:
+                # Twilio signs each request with the URL it is sent to:
+                # https://www.twilio.com/docs/usage/security#validating-requests
+                headers[SIGNATURE_HEADER] = sign(request.auth_token, current)
+            elif not other_host and not hops:
+                headers = dict(request.headers)  # a signature the caller computed itself, first hop only
+            status, body, response_headers = self._exchange(current, headers, deadline)
+            location = response_headers.get("location")
+            if status not in _TO_GET | _KEEP_METHOD or not location:
+                return WebhookResponse(status, body, dict(response_headers.items()), tuple(hops))
+            if len(hops) >= MAX_REDIRECTS:
+                raise TransportError(f"more than {MAX_REDIRECTS} redirects from {request.url}")
+            target = urllib.parse.urljoin(current.full_url, location)
+            if status in _TO_GET:
+                current = WebhookRequest("GET", target, {}, auth_token=request.auth_token)
+            else:
+                current = WebhookRequest(current.method, target, current.params, auth_token=request.auth_token)
+            hops.append(Hop(status, current.method, target, _origin(target) != origin))
+
+    def _exchange(
+        self, request: WebhookRequest, headers: Mapping[str, str], deadline: float
+    ) -> tuple[int, bytes, httpx.Headers]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransportError(f"no complete answer from {request.url} within {self.timeout:g} s")
+        data = dict(request.params) if request.method == "POST" else None
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return WebhookResponse(resp.status, resp.read(MAX_BODY), dict(resp.headers.items()))
-        except urllib.error.HTTPError as exc:
-            with exc:
-                body = exc.read(MAX_BODY)
-            return WebhookResponse(exc.code, body, dict(exc.headers.items()))
-        except TimeoutError:
+            with self._client.stream(
+                request.method, request.full_url, data=data, headers=dict(headers), timeout=httpx.Timeout(remaining)
+            ) as resp:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= MAX_BODY:
+                        break
+                    if time.monotonic() > deadline:  # a slow trickle: the answer did not complete in time
+                        raise TransportError(f"no complete answer from {request.url} within {self.timeout:g} s")
+                return resp.status_code, b"".join(chunks)[:MAX_BODY], resp.headers
+        except httpx.TimeoutException:
             raise TransportError(f"no answer from {request.url} within {self.timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                raise TransportError(f"no answer from {request.url} within {self.timeout:g} s") from None
-            raise TransportError(f"cannot reach {request.url}: {reason}") from None
-        except (OSError, ValueError, http.client.HTTPException) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             raise TransportError(f"cannot reach {request.url}: {exc}") from None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _check_scheme(url: str, *, redirected: bool) -> None:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        what = "refused a redirect to" if redirected else "cannot fetch"
+        raise TransportError(f"{what} {url!r}: only http and https URLs are fetched")

@@ -20,6 +20,7 @@ __all__ = [
     "Event",
     "GatherEvent",
     "HangupEvent",
+    "HttpRedirect",
     "Input",
     "NoInput",
     "PauseEvent",
@@ -137,6 +138,22 @@ class RedirectEvent(_Base):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRedirect(_Base):
+    """The application answered an HTTP redirect (``status``), followed with ``method`` to ``url``.
+
+    ``other_host``: ``url`` is on another host than the request redirected, so the request
+    went without the ``X-Twilio-Signature`` header; ``message`` says so in words.
+    """
+
+    name = "http_redirect"
+    status: int
+    method: str
+    url: str
+    other_host: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DialEvent(_Base):
     """A ``<Dial>`` and how the dialled call ended."""
 
@@ -214,6 +231,7 @@ Event = (
     | Input
     | NoInput
     | RedirectEvent
+    | HttpRedirect
     | DialEvent
     | RecordEvent
     | HangupEvent

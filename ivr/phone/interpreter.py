@@ -27,7 +27,7 @@ from typing import Literal
 from ivr.phone import NODE_HEADER, PATH_HEADER, twiml
 from ivr.phone import events as ev
 from ivr.phone.callers import Caller, CallerHungUp
-from ivr.phone.client import TransportError, WebhookClient, WebhookRequest, sign
+from ivr.phone.client import TransportError, WebhookClient, WebhookRequest, WebhookResponse, sign
 from ivr.phone.dtmf import KEY_GAP, TONE_SECONDS, tone
 from ivr.phone.recorder import AudioError, CallRecorder, beep, read_wav
 from ivr.phone.speaker import Speaker
@@ -205,7 +205,8 @@ class Interpreter:
         request = WebhookRequest(method, url, params)
         if self.settings.auth_token:
             signature = sign(self.settings.auth_token, request)
-            request = WebhookRequest(method, url, params, {"X-Twilio-Signature": signature})
+            # The token goes along so that a client signs again each request that follows a redirect.
+            request = WebhookRequest(method, url, params, {"X-Twilio-Signature": signature}, self.settings.auth_token)
         return request
 
     def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> twiml.Document:
@@ -219,12 +220,57 @@ class Interpreter:
         node = response.header(NODE_HEADER)
         path = tuple(n.strip() for n in (response.header(PATH_HEADER) or "").split(",") if n.strip())
         self._emit(ev.Request(method=method, url=url, status=response.status, node=node, path=path, params=params))
+        self._redirects(url, response)
+        if response.status == 403:
+            raise AppFailure(self._refused(method, url), 403)
         if not 200 <= response.status < 300:
             raise AppFailure(f"HTTP {response.status} from {method} {url}", response.status)
+        # Twilio reads an answer by its content type: audio is played and plain text read out, then
+        # Twilio hangs up; XML (and HTML) is TwiML (https://www.twilio.com/docs/api/twiml/your_response).
+        if response.content_type.startswith("audio/"):
+            return self._audio_answer(response.redirects[-1].url if response.redirects else url, response.body)
+        if response.content_type == "text/plain":
+            text = response.body.decode("utf-8", "replace").strip()
+            return twiml.Document(((twiml.Say(text),) if text else ()) + (twiml.Hangup(),))
         try:
             return twiml.parse_twiml(response.body)
         except twiml.TwimlError as exc:
             raise AppFailure(f"invalid TwiML from {url}: {exc}", response.status) from None
+
+    def _redirects(self, url: str, response: WebhookResponse) -> None:
+        """The HTTP redirects followed to get ``response``, on the timeline."""
+        for hop in response.redirects:
+            where = urllib.parse.urlsplit(hop.url).netloc
+            message = f"HTTP {hop.status} from {url} → {hop.method} {hop.url}"
+            if hop.other_host:
+                message += f" (another host, {where}: sent without X-Twilio-Signature)"
+            self._emit(
+                ev.HttpRedirect(
+                    status=hop.status, method=hop.method, url=hop.url, other_host=hop.other_host, message=message
+                )
+            )
+            url = hop.url
+
+    def _refused(self, method: str, url: str) -> str:
+        """What a 403 most likely means for a Twilio app: it refused the request's signature."""
+        head = f"HTTP 403 from {method} {url}: the application refused the request"
+        if not self.settings.auth_token:
+            return (
+                f"{head}; if it checks X-Twilio-Signature, pass --auth-token or set TWILIO_AUTH_TOKEN "
+                "to the application's auth token"
+            )
+        return f"{head}; if it checks X-Twilio-Signature, the auth token given does not match the application's"
+
+    def _audio_answer(self, url: str, body: bytes) -> twiml.Document:
+        """An audio answer: Twilio plays it, then hangs up (a ``<Play>`` of it, then ``<Hangup>``)."""
+        if url not in self._audio_cache:
+            try:
+                samples = read_wav(body)
+                self._audio_cache[url] = (samples, len(samples) / 8000)
+            except AudioError as exc:
+                self._emit(ev.Warning(message=f"cannot play the audio answered by {url}: {exc}"))
+                self._audio_cache[url] = (None, 0.0)
+        return twiml.Document((twiml.Play(url), twiml.Hangup()))
 
     def _audio(self, url: str) -> tuple[array[int] | None, float]:
         """A ``<Play>`` file's samples and length; (None, 0) with a warning if it cannot be played."""

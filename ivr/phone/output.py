@@ -53,6 +53,12 @@ def describe(event: ev.Event) -> tuple[str, str, str]:
         return "caller", "(no input)", "yellow"
     if isinstance(event, ev.RedirectEvent):
         return "redirect", f"{event.method} {event.url}", "dim"
+    if isinstance(event, ev.HttpRedirect):
+        return (
+            "http",
+            event.message or f"HTTP {event.status} → {event.method} {event.url}",
+            "yellow" if event.other_host else "dim",
+        )
     if isinstance(event, ev.DialEvent):
         talk = f", talked {event.duration} s" if event.duration else ""
         return "dial", f"{event.number}: {event.status}{talk}", "magenta"

@@ -47,6 +47,7 @@ def simulate(
     call as a WAV file.  Other keyword arguments go to :class:`CallSettings`
     (``dial_outcomes``, ``status_callback``, ``auth_token``...).
     """
+    own_client = client is None  # one client per call: its cookie jar is this call's
     if client is None:
         client = HttpClient(timeout) if isinstance(target, str) else WsgiClient(target, "http://localhost/")
     start_url = target if isinstance(target, str) else (url or INPROCESS_URL)
@@ -56,9 +57,10 @@ def simulate(
     if speaker is None:
         speaker = TtsSpeaker() if record is not None else MuteSpeaker()
     with ExitStack() as stack:
-        close = getattr(speaker, "close", None)
-        if callable(close):
-            stack.callback(close)
+        for closable in (speaker, client):  # the client we made holds this call's cookies and connections
+            close = getattr(closable, "close", None)
+            if callable(close) and (closable is speaker or own_client):
+                stack.callback(close)
         interpreter = Interpreter(
             client,
             caller,

@@ -124,7 +124,7 @@ def _recording_tts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str 
 
 def test_the_simulator_speaks_with_the_configured_rates_in_process(quiet_env: pytest.MonkeyPatch) -> None:
     asked = _recording_tts(quiet_env)
-    result = CliRunner().invoke(main, ["simulate", "--keys", "-"], env={"IVR_TTS_RATE_ZH_CN": "240"})
+    result = CliRunner().invoke(main, ["simulate", "--fresh", "--keys", "-"], env={"IVR_TTS_RATE_ZH_CN": "240"})
     assert result.exit_code == 0, result.output
     chinese = [a for a in asked if a[1] == "zh-CN"]
     assert chinese and all(rate == 240 for *_, rate in chinese)
@@ -160,7 +160,7 @@ def test_an_unexpected_error_is_one_line_unless_ivr_debug(
 ) -> None:
     quiet_env.setattr("ivr.simulator.cli.simulate", _boom)
     env = {"IVR_DEBUG": debug} if debug is not None else {}
-    result = CliRunner().invoke(main, ["simulate", "--mute", "--keys", "-"], env=env)
+    result = CliRunner().invoke(main, ["simulate", "--fresh", "--mute", "--keys", "-"], env=env)
     assert result.exit_code == 70
     assert "simulator error (a bug; IVR_DEBUG=1 shows details): RuntimeError: boom" in result.output
     assert isinstance(result.exception, SystemExit)
@@ -169,7 +169,7 @@ def test_an_unexpected_error_is_one_line_unless_ivr_debug(
 @pytest.mark.parametrize("debug", ["1", "true"])
 def test_ivr_debug_shows_the_traceback(debug: str, quiet_env: pytest.MonkeyPatch) -> None:
     quiet_env.setattr("ivr.simulator.cli.simulate", _boom)
-    result = CliRunner().invoke(main, ["simulate", "--mute", "--keys", "-"], env={"IVR_DEBUG": debug})
+    result = CliRunner().invoke(main, ["simulate", "--fresh", "--mute", "--keys", "-"], env={"IVR_DEBUG": debug})
     assert isinstance(result.exception, RuntimeError) and str(result.exception) == "boom"
     assert "simulator error" not in result.output
 

@@ -38,14 +38,16 @@ EVENT_FIELDS = {
 def test_in_process_call_to_the_hotline_walks_the_menu_by_its_nodes() -> None:
     with project_app(MENU_PATH, {"CLOCK": SUNDAY}) as app:
         result = simulate(app, parse_answers("4 1 # - 0"))
-    nodes = [e.node for e in result.events if isinstance(e, ev.Request)]
-    assert nodes == ["main", "ecard", "ecard_download", "ecard", "ecard", "agent_closed"]
+    *steps, callback = [e for e in result.events if isinstance(e, ev.Request)]
+    assert [e.node for e in steps] == ["main", "ecard", "ecard_download", "ecard", "ecard", "agent_closed"]
+    # The status callback the app announced (X-IVR-Status-Callback).
+    assert callback.url == "http://localhost/status" and callback.status == 204
     assert any("电子社保卡" in e.text for e in result.events if isinstance(e, ev.SayEvent))
     assert result.reason == "caller_hangup" and result.exit_code == 0
 
 
 def test_cli_json_lines_carry_the_issue_event_names_and_fields() -> None:
-    run = CliRunner().invoke(main, ["simulate", "--keys", "9 2 -", "--mute", "--json", "--clock", SUNDAY])
+    run = CliRunner().invoke(main, ["simulate", "--fresh", "--keys", "9 2 -", "--mute", "--json", "--clock", SUNDAY])
     assert run.exit_code == 0, run.output
     lines = [json.loads(line) for line in run.output.splitlines()]
     assert lines[0]["event"] == "call" and lines[-1]["event"] == "end"

@@ -60,7 +60,17 @@ def test_the_cli_records_a_call_to_the_project_app(tmp_path: Path) -> None:
     out = tmp_path / "call.wav"
     run = CliRunner().invoke(
         main,
-        ["simulate", "--keys", "9 2 0", "--mute", "--record", str(out), "--clock", "2026-11-22T10:00:00+08:00"],
+        [
+            "simulate",
+            "--fresh",
+            "--keys",
+            "9 2 0",
+            "--mute",
+            "--record",
+            str(out),
+            "--clock",
+            "2026-11-22T10:00:00+08:00",
+        ],
     )
     assert run.exit_code == 0, run.output
     _, samples = _samples(out)

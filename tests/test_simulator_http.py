@@ -130,8 +130,10 @@ def ivr_serve(tmp_path: Path) -> Iterator[str]:
 
 def test_a_real_ivr_serve_answers_the_simulator_over_http(ivr_serve: str) -> None:
     result = simulate(ivr_serve, parse_answers("9 2 0"))
-    nodes = [e.node for e in result.events if isinstance(e, ev.Request)]
-    assert nodes == ["main", "language", "main", "agent_closed"]
+    *steps, callback = [e for e in result.events if isinstance(e, ev.Request)]
+    assert [e.node for e in steps] == ["main", "language", "main", "agent_closed"]
+    # The status callback the app announced (X-IVR-Status-Callback).
+    assert callback.url == ivr_serve.replace("/voice", "/status") and callback.status == 204
     heard = [e.text for e in result.events if isinstance(e, ev.SayEvent)]
     assert heard[0].startswith("欢迎致电12333") and "Agents are not available now" in heard[-1]
     assert result.reason == "caller_hangup" and result.exit_code == 0

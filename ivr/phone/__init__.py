@@ -12,9 +12,13 @@ when present and works without them):
 
 - ``X-IVR-Node``: the app's name for where the call now waits;
 - ``X-IVR-Path``: the comma-separated names of every place the call entered
-  while the app built this answer, in order.
+  while the app built this answer, in order;
+- ``X-IVR-Status-Callback``: the URL (absolute, or relative to the request's)
+  the app wants notified when the call ends, as Twilio's console would be told.
+  The phone follows the last one announced unless the call names its own
+  status callback (``CallSettings.status_callback``, ``--status-callback``).
 
-They reach the timeline as :attr:`ivr.phone.events.Request.node` and
+The first two reach the timeline as :attr:`ivr.phone.events.Request.node` and
 :attr:`~ivr.phone.events.Request.path`, which flow coverage is built on.
 """
 
@@ -22,3 +26,5 @@ NODE_HEADER = "X-IVR-Node"
 """Optional response header: where the call waits, in the app's own words."""
 PATH_HEADER = "X-IVR-Path"
 """Optional response header: the places the call entered in this answer, comma-separated."""
+STATUS_CALLBACK_HEADER = "X-IVR-Status-Callback"
+"""Optional response header: the status callback URL the app wants, absolute or relative to the request's."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ivr.phone import NODE_HEADER, PATH_HEADER, twiml
+from ivr.phone import NODE_HEADER, PATH_HEADER, STATUS_CALLBACK_HEADER, twiml
 from ivr.phone import events as ev
 from ivr.phone.callers import Caller, CallerHungUp
 from ivr.phone.client import TransportError, WebhookClient, WebhookRequest, WebhookResponse, sign
@@ -126,6 +126,7 @@ class Interpreter:
         self._dials = 0
         self._audio_cache: dict[str, tuple[array[int] | None, float]] = {}
         self._answered = False
+        self._announced_callback: str | None = None  # the app's last X-IVR-Status-Callback, absolute
 
     # -- the call -------------------------------------------------------------
 
@@ -218,6 +219,8 @@ class Interpreter:
             raise AppFailure(str(exc)) from None
         self._status = "in-progress"  # after the first answer, Twilio reports the call as in progress
         node = response.header(NODE_HEADER)
+        if announced := (response.header(STATUS_CALLBACK_HEADER) or "").strip():
+            self._announced_callback = urllib.parse.urljoin(url, announced)
         path = tuple(n.strip() for n in (response.header(PATH_HEADER) or "").split(",") if n.strip())
         self._emit(ev.Request(method=method, url=url, status=response.status, node=node, path=path, params=params))
         self._redirects(url, response)
@@ -287,7 +290,8 @@ class Interpreter:
         return self._audio_cache[url]
 
     def _status_callback(self, reason: str, duration: float) -> None:
-        url = self.settings.status_callback
+        # The call's own status callback wins over the one the app announced (X-IVR-Status-Callback).
+        url = self.settings.status_callback or self._announced_callback
         if not url:
             return
         status = "completed"

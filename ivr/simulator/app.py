@@ -1,8 +1,9 @@
 """The project's own webhook app, in-process, for the simulator, scenarios and the demo.
 
 :func:`project_app` builds ``ivr.web.create_app`` for a menu on a throw-away
-SQLite database (or the database the settings name); the phone then calls it
-over WSGI, with no network.
+SQLite database (or the database ``config`` names); with ``fresh=False`` it uses
+the store the settings name instead (``IVR_DATABASE_URL``, else ``sqlite:///ivr.db``),
+as ``ivr simulate`` does.  The phone then calls it over WSGI, with no network.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask import Flask
 
 from ivr.errors import MenuError
 
-__all__ = ["TargetUnavailable", "project_app", "seed_demo_data"]
+__all__ = ["TargetUnavailable", "project_app", "seed_demo_data", "store_url"]
 
 
 class TargetUnavailable(Exception):
@@ -25,8 +26,11 @@ class TargetUnavailable(Exception):
 
 
 @contextmanager
-def project_app(menu: Path, config: Mapping[str, Any] | None = None) -> Iterator[Flask]:
+def project_app(menu: Path, config: Mapping[str, Any] | None = None, *, fresh: bool = True) -> Iterator[Flask]:
     """The project's webhook app for ``menu``, on a temporary SQLite database unless ``config`` names one.
+
+    ``fresh=False`` uses the configured store instead of a temporary one: ``config``'s
+    ``DATABASE_URL``, else the settings' (``IVR_DATABASE_URL``, else ``sqlite:///ivr.db``).
 
     A menu that cannot be loaded raises :class:`ivr.errors.MenuError` with its
     located problems; other reasons the app cannot start raise :class:`TargetUnavailable`.
@@ -37,9 +41,10 @@ def project_app(menu: Path, config: Mapping[str, Any] | None = None) -> Iterator
     with tempfile.TemporaryDirectory(prefix="ivr-sim-") as tmp:
         settings: dict[str, Any] = {
             "MENU": str(menu),
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'sim.db'}",
             "LOG_LEVEL": "WARNING",  # the app's access log would drown the transcript
         }
+        if fresh:
+            settings["DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'sim.db'}"
         settings.update(config or {})
         try:
             app = create_app(settings)
@@ -58,3 +63,10 @@ def seed_demo_data(app: Flask) -> None:
     from ivr.web import app_state
 
     app_state(app).seed_demo()
+
+
+def store_url(app: Flask) -> str:
+    """The in-process app's database URL with its password hidden (what ``ivr simulate`` names)."""
+    from ivr.web import app_state
+
+    return app_state(app).db.url.render_as_string(hide_password=True)

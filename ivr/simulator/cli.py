@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ivr.cli_common import load_menu_or_exit, menu_refused
 from ivr.config import DEFAULT_MENU, ConfigError, Settings
@@ -26,11 +27,20 @@ from ivr.phone.interpreter import DIAL_OUTCOMES
 from ivr.phone.output import JsonLinesPrinter, TranscriptPrinter
 from ivr.phone.run import simulate
 from ivr.phone.speaker import LiveSpeaker, MuteSpeaker, Speaker, TtsSpeaker
-from ivr.simulator.app import TargetUnavailable, project_app, seed_demo_data
+from ivr.simulator.app import TargetUnavailable, project_app, seed_demo_data, store_url
 
 __all__ = ["simulate_command", "test_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+PROJECT_STATUS_CALLBACK = "/status"
+"""The project app's status callback, which in-process calls notify when they end."""
+
+
+class _Refused(click.ClickException):
+    """A request the command will not carry out (exit 2, one line)."""
+
+    exit_code = 2
 
 
 def _debug() -> bool:
@@ -98,7 +108,22 @@ def _target_options(f: F) -> F:
 @click.option("--to", "to_number", default="+8612333", show_default=True, help="The number called.")
 @click.option("--method", type=click.Choice(["GET", "POST"]), default="POST", show_default=True, help="First request.")
 @click.option("--max-hops", type=click.IntRange(min=1), default=25, show_default=True, help="Loop guard limit.")
-@click.option("--demo-data", is_flag=True, help="In-process only: load the fictional demo cardholders first.")
+@click.option(
+    "--demo-data",
+    is_flag=True,
+    help="In-process only: load the fictional demo cardholders first (cards already there are kept; "
+    "refused for a store with IVR_ENV=production).",
+)
+@click.option(
+    "--database-url",
+    help="In-process only: the store the call uses (default: IVR_DATABASE_URL, else sqlite:///ivr.db).",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="In-process only: a throw-away database instead of IVR_DATABASE_URL / --database-url "
+    "(default sqlite:///ivr.db).",
+)
 def simulate_command(
     menu: Path | None,
     url: str | None,
@@ -116,16 +141,27 @@ def simulate_command(
     method: Literal["GET", "POST"],
     max_hops: int,
     demo_data: bool,
+    database_url: str | None,
+    fresh: bool,
 ) -> None:
     """Call the hotline as Twilio would: MENU in-process (default menus/12333.json), or --url over HTTP.
 
     With --keys the call is scripted and runs on a virtual clock; without it, in a
     terminal, you are the caller: prompts are spoken and keys act at once.
+
+    In-process calls use IVR_DATABASE_URL / --database-url (default sqlite:///ivr.db);
+    --fresh for a throw-away one.  They notify the app's /status when they end.
     """
     if url and menu:
         raise click.UsageError("give either a MENU (in-process) or --url, not both")
-    if url and (demo_data or clock):
-        raise click.UsageError("--demo-data and --clock set up the in-process app; a --url server has its own")
+    if url and (demo_data or clock or database_url or fresh):
+        raise click.UsageError(
+            "--demo-data, --clock, --database-url and --fresh set up the in-process app; a --url server has its own"
+        )
+    if fresh and database_url:
+        raise click.UsageError("give either --database-url or --fresh (a throw-away database), not both")
+    if demo_data and not fresh:
+        _refuse_production_demo_data(database_url)
     try:
         answers = parse_answers(keys) if keys is not None else None
     except ValueError as exc:
@@ -147,13 +183,19 @@ def simulate_command(
             config: dict[str, Any] = {"TWILIO_AUTH_TOKEN": auth_token} if auth_token else {}
             if clock:
                 config["CLOCK"] = clock
+            if database_url:
+                config["DATABASE_URL"] = database_url
             try:
                 with menu_refused():
-                    target = stack.enter_context(project_app(menu or DEFAULT_MENU, config))
+                    target = stack.enter_context(project_app(menu or DEFAULT_MENU, config, fresh=fresh))
             except TargetUnavailable as exc:
                 raise click.ClickException(str(exc)) from None
+            if not as_json:
+                _announce_store(target, fresh)
             if demo_data:
                 seed_demo_data(target)
+            # The project's status callback, as the Twilio console would name it: the dashboard's live calls end.
+            settings["status_callback"] = status_callback or PROJECT_STATUS_CALLBACK
         if answers is not None:
             speaker: Speaker = MuteSpeaker()
             if not mute:
@@ -166,6 +208,25 @@ def simulate_command(
         else:
             result = _interactive(target, mute, record, printer, method, timeout, settings)
     sys.exit(result.exit_code)
+
+
+def _refuse_production_demo_data(database_url: str | None) -> None:
+    """Refuse ``--demo-data`` for a production store: fictional cardholders have no place there."""
+    try:
+        settings = Settings.load(overrides={"database_url": database_url} if database_url else None)
+    except ConfigError:
+        return  # the app's start-up reports settings that cannot be read
+    if settings.env == "production":
+        raise _Refused(
+            "refusing to load the fictional demo cardholders into a production store (IVR_ENV=production); "
+            "use --fresh for a throw-away database"
+        )
+
+
+def _announce_store(app: Any, fresh: bool) -> None:
+    """One dim line on stderr, in the transcript's style: the store this call reads and writes."""
+    where = "a throw-away SQLite database (--fresh)" if fresh else store_url(app)
+    Console(highlight=False, soft_wrap=True, stderr=True).print(f"[dim]{0.0:7.1f}  {'store':<8} {escape(where)}[/dim]")
 
 
 def _speech_settings(target: Any) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request, url_for
 
 from ivr.storage.db import StoreUnavailable
 from ivr.web.calls import CallRunner, Reply
@@ -26,7 +26,16 @@ def _twiml(body: str, node: str = "", path: tuple[str, ...] = ()) -> Response:
         g.ivr_node = node
     if path:
         resp.headers["X-IVR-Path"] = ",".join(path)
+    # Where Twilio's console would send the status callback, for the simulator over --url (which cannot see it).
+    resp.headers["X-IVR-Status-Callback"] = _status_callback_url()
     return resp
+
+
+def _status_callback_url() -> str:
+    """This app's status callback: ``IVR_PUBLIC_URL`` + ``/status`` when that is set, else relative."""
+    public_url: str | None = current_app.extensions["ivr"].settings.public_url
+    path = url_for("voice.status")
+    return f"{public_url}{path}" if public_url else path
 
 
 def _runner() -> CallRunner:

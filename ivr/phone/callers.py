@@ -26,10 +26,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from ivr.phone import events as ev
 from ivr.phone.clock import Clock
 
 __all__ = [
     "DTMF",
+    "SKIP",
     "Answer",
     "Caller",
     "CallerHungUp",
@@ -50,6 +52,8 @@ KEY_INTERVAL = 0.2
 InputKind = Literal["gather", "record"]
 DTMF = frozenset("0123456789*#")
 """The keys of a phone."""
+SKIP = "\n"
+"""What a live caller's :meth:`LiveCaller._next_key` returns for "skip the rest of this prompt" (Enter)."""
 
 
 class CallerHungUp(Exception):
@@ -115,12 +119,19 @@ class Caller(Protocol):
         """The prompts of the current Gather have finished."""
         ...
 
-    def wait_key(self, until: float) -> str | None:
-        """The next key, pressed no later than ``until`` (the clock is then at the press), or None at ``until``."""
+    def wait_key(self, until: float, *, prompt: bool = False) -> str | None:
+        """The next key, pressed no later than ``until`` (the clock is then at the press), or None at ``until``.
+
+        ``prompt``: a prompt plays until ``until``, and the caller may skip the rest of it.
+        """
         ...
 
-    def idle(self, until: float) -> None:
-        """Time passes until ``until`` while nothing listens for keys."""
+    def idle(self, until: float, *, prompt: bool = False) -> None:
+        """Time passes until ``until`` while nothing listens for keys (``prompt``: a prompt plays meanwhile)."""
+        ...
+
+    def take_events(self) -> list[ev.Event]:
+        """What the caller did that the timeline should show (keys ignored, prompts skipped), each at its time."""
         ...
 
     def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:
@@ -166,7 +177,7 @@ class ScriptedCaller:
             raise CallerHungUp
         self._ready_at = min(self._ready_at, self.clock.now() + REACTION)
 
-    def wait_key(self, until: float) -> str | None:
+    def wait_key(self, until: float, *, prompt: bool = False) -> str | None:
         """The next scripted key, if it comes before ``until``."""
         if self._pending and self._ready_at <= until:
             self.clock.sleep_until(self._ready_at)
@@ -175,9 +186,13 @@ class ScriptedCaller:
         self.clock.sleep_until(until)
         return None
 
-    def idle(self, until: float) -> None:
+    def idle(self, until: float, *, prompt: bool = False) -> None:
         """Let the clock run."""
         self.clock.sleep_until(until)
+
+    def take_events(self) -> list[ev.Event]:
+        """A script neither skips prompts nor presses keys that go nowhere."""
+        return []
 
     def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:
         """Speak for the scripted time; stop with the key, or by falling silent for ``timeout``."""
@@ -208,9 +223,15 @@ class LiveCaller:
 
     Subclasses say where keys come from (:meth:`_next_key`) and how the call
     learns it was hung up (:meth:`_check`); :meth:`begin` is theirs to write.
+    A key pressed while nothing listens is ignored, and the timeline is told
+    (:class:`~ivr.phone.events.KeyIgnored`); :data:`SKIP` during a prompt moves
+    the call's clock to the prompt's end (:class:`~ivr.phone.events.PromptSkipped`).
+    The ``_heard``, ``_dropped``, ``_skipped`` and ``_listening`` hooks let a
+    subclass show these as they happen.
     """
 
     clock: Clock
+    _told: list[ev.Event]
 
     def _next_key(self, timeout: float) -> str | None:
         """Wait up to ``timeout`` seconds for a key: a DTMF key, ``""`` to look again, or None when the time is up.
@@ -225,24 +246,62 @@ class LiveCaller:
     def _dropped(self, key: str) -> None:
         """``key`` was pressed while nothing listened, and is dropped, as on a phone line."""
 
+    def _heard(self, key: str) -> None:
+        """``key`` was pressed and the call takes it."""
+
+    def _skipped(self, seconds: float) -> None:
+        """The rest of a prompt, ``seconds`` long, was skipped."""
+
+    def _listening(self, until: float, prompt: bool) -> None:
+        """The call waits until ``until`` (``prompt``: while a prompt plays), for keys or (in :meth:`idle`) not."""
+
+    def _tell(self, event: ev.Event) -> None:
+        told = getattr(self, "_told", None)
+        if told is None:
+            told = self._told = []
+        told.append(event)
+
+    def take_events(self) -> list[ev.Event]:
+        """Keys ignored and prompts skipped since the last call, each at its time."""
+        out = getattr(self, "_told", None) or []
+        self._told = []
+        return out
+
     def prompts_over(self) -> None:
         """Nothing to do: a person answers when they like."""
         self._check()
 
-    def wait_key(self, until: float) -> str | None:
-        """The next DTMF key pressed before ``until`` (on the call's clock), or None when the time is up."""
+    def _wait(self, until: float, prompt: bool) -> str | None:
+        self._listening(until, prompt)
         while True:
             self._check()
-            left = until - self.clock.now()
+            now = self.clock.now()
+            left = until - now
             if left <= 0:
                 return None
             key = self._next_key(left)
-            if key != "":
+            if key == SKIP:
+                if prompt:  # the call's time jumps to the prompt's end, as if it had played
+                    skipped = round(until - self.clock.now(), 3)
+                    self.clock.skip_to(until)
+                    self._tell(ev.PromptSkipped(t=round(until - skipped, 3), seconds=skipped))
+                    self._skipped(skipped)
+                    return None
+                continue  # no prompt playing: nothing to skip
+            if key:
                 return key
 
-    def idle(self, until: float) -> None:
-        """Time passes while nothing listens: keys pressed now are dropped."""
-        while (key := self.wait_key(until)) is not None:
+    def wait_key(self, until: float, *, prompt: bool = False) -> str | None:
+        """The next DTMF key pressed before ``until`` (on the call's clock), or None when the time is up."""
+        key = self._wait(until, prompt)
+        if key is not None:
+            self._heard(key)
+        return key
+
+    def idle(self, until: float, *, prompt: bool = False) -> None:
+        """Time passes while nothing listens: keys pressed now are ignored (and the timeline is told)."""
+        while (key := self._wait(until, prompt)) is not None:
+            self._tell(ev.KeyIgnored(t=round(self.clock.now(), 3), key=key))
             self._dropped(key)
 
     def record(self, max_length: int, finish_keys: str, timeout: int) -> tuple[float, str]:

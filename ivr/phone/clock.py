@@ -24,6 +24,10 @@ class Clock(Protocol):
         """Let time pass until ``t`` (no-op if it already has)."""
         ...
 
+    def skip_to(self, t: float) -> None:
+        """Move the call's time forward to ``t`` at once (the caller skipped the rest of a prompt)."""
+        ...
+
 
 class VirtualClock:
     """A clock that only moves when told to: waiting costs no wall time."""
@@ -39,6 +43,10 @@ class VirtualClock:
         """Jump to ``t``; time never goes back."""
         self._now = max(self._now, t)
 
+    def skip_to(self, t: float) -> None:
+        """Jump to ``t``, as waiting does."""
+        self.sleep_until(t)
+
 
 class RealClock:
     """Wall time (monotonic), for interactive calls."""
@@ -47,8 +55,14 @@ class RealClock:
         self._start = time.monotonic()
 
     def now(self) -> float:
-        """Seconds of wall time since the clock was made."""
+        """Seconds of wall time since the clock was made (plus any time skipped)."""
         return time.monotonic() - self._start
+
+    def skip_to(self, t: float) -> None:
+        """Move the call's time forward to ``t`` without waiting: the call's elapsed time jumps."""
+        ahead = t - self.now()
+        if ahead > 0:
+            self._start -= ahead
 
     def sleep_until(self, t: float) -> None:
         """Sleep until ``t``."""

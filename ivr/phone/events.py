@@ -22,9 +22,11 @@ __all__ = [
     "HangupEvent",
     "HttpRedirect",
     "Input",
+    "KeyIgnored",
     "NoInput",
     "PauseEvent",
     "PlayEvent",
+    "PromptSkipped",
     "RecordEvent",
     "RedirectEvent",
     "RejectEvent",
@@ -129,6 +131,25 @@ class NoInput(_Base):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeyIgnored(_Base):
+    """The caller pressed ``key`` while nothing listened for keys (a message, a transfer): it went nowhere."""
+
+    name = "key_ignored"
+    key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptSkipped(_Base):
+    """The caller skipped the rest of a prompt (Enter in the terminal): ``seconds`` of it were not waited for.
+
+    The call's clock moves to the prompt's end, as if it had played to the end.
+    """
+
+    name = "prompt_skipped"
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RedirectEvent(_Base):
     """A ``<Redirect>`` to ``url``."""
 
@@ -230,6 +251,8 @@ Event = (
     | GatherEvent
     | Input
     | NoInput
+    | KeyIgnored
+    | PromptSkipped
     | RedirectEvent
     | HttpRedirect
     | DialEvent

@@ -2,9 +2,11 @@
 
 The terminal is put in cbreak mode (no Enter needed, no echo) for the length of
 the call and restored afterwards, whatever happens.  Keys 0-9, * and # are
-DTMF; ``q`` (or Ctrl-C, Ctrl-D) hangs up; anything else is ignored.  Keys pressed
-while nothing listens (outside a Gather or a Record) are dropped, as on a
-phone line.
+DTMF; ``q`` (or Ctrl-C, Ctrl-D) hangs up; Enter skips the rest of the prompt
+being spoken (the call's clock jumps to its end); anything else is ignored.
+Keys pressed while nothing listens (outside a Gather or a Record) go nowhere, as
+on a phone line, and the timeline says so.  With a
+:class:`~ivr.phone.view.CallerView` the caller shows each key as it happens.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TextIO
 
-from ivr.phone.callers import DTMF, CallerHungUp, InputKind, LiveCaller
+from ivr.phone.callers import DTMF, SKIP, CallerHungUp, InputKind, LiveCaller
 from ivr.phone.clock import Clock, RealClock
+from ivr.phone.view import CallerView
 
 __all__ = ["TerminalCaller"]
 
 _HANG_UP = frozenset({"q", "Q", "\x03", "\x04"})
+_ENTER = frozenset({"\r", "\n"})
 
 
 class TerminalCaller(LiveCaller):
@@ -34,13 +38,15 @@ class TerminalCaller(LiveCaller):
         stream: TextIO | None = None,
         clock: Clock | None = None,
         notify: Callable[[str], None] | None = None,
+        view: CallerView | None = None,
     ) -> None:
         self.stream = stream or sys.stdin
         self.fd = self.stream.fileno()
         self.clock: Clock = clock or RealClock()
         self.notify = notify or (lambda message: None)
+        self.view = view
         self._saved: list[Any] | None = None
-        self._hinted = False
+        self._hinted = view is not None  # the view's legend says how to answer
 
     def __enter__(self) -> TerminalCaller:
         if os.isatty(self.fd):
@@ -77,4 +83,22 @@ class TerminalCaller(LiveCaller):
         ch = data.decode(errors="replace")
         if not data or ch in _HANG_UP:
             raise CallerHungUp  # end of input (Ctrl-D, a closed pipe) or q: the caller hangs up
+        if ch in _ENTER:
+            return SKIP
         return ch if ch in DTMF else ""
+
+    def _heard(self, key: str) -> None:
+        if self.view is not None:
+            self.view.heard(key)
+
+    def _dropped(self, key: str) -> None:
+        if self.view is not None:
+            self.view.ignored(key)
+
+    def _skipped(self, seconds: float) -> None:
+        if self.view is not None:
+            self.view.skipped(seconds)
+
+    def _listening(self, until: float, prompt: bool) -> None:
+        if self.view is not None:
+            self.view.listening(until, prompt)

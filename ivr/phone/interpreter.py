@@ -354,7 +354,7 @@ class Interpreter:
             self._emit(ev.PlayEvent(url=None, digits=prompt.digits, seconds=_digits_seconds(prompt.digits)))
             for ch in prompt.digits:
                 key = self._sound(None if ch == "w" else tone(ch), 0.5 if ch == "w" else TONE_SECONDS + KEY_GAP, listen)
-                if key is not None:
+                if key is not None or self._was_skipped():
                     return key
             return None
         if isinstance(prompt, twiml.Play):
@@ -376,8 +376,8 @@ class Interpreter:
         rounds = prompt.loop or twiml.SAY_LOOP_CAP
         for n in range(rounds):
             key = self._sound(audio, seconds, listen)
-            if key is not None:
-                return key
+            if key is not None or self._was_skipped():
+                return key  # a key cut the prompt, or the caller skipped the rest of it (its rounds too)
             if prompt.loop == 0 and listen and n == 0:
                 self.caller.prompts_over()
         return None
@@ -387,15 +387,27 @@ class Interpreter:
         start = self.clock.now()
         self.speaker.start(audio)
         if not listen:
-            self.caller.idle(start + seconds)
+            self.caller.idle(start + seconds, prompt=True)
             key = None
         else:
-            key = self.caller.wait_key(start + seconds)
-        if key is not None:
-            self.speaker.stop()
+            key = self.caller.wait_key(start + seconds, prompt=True)
+        if key is not None or self._told():
+            self.speaker.stop()  # a key cut the prompt, or the caller skipped it (the clock is at its end)
         if self.recorder is not None:
             self.recorder.add(start, audio, self.clock.now() - start)
         return key
+
+    def _told(self) -> bool:
+        """Put on the timeline what the caller did meanwhile (keys ignored, a prompt skipped); True if it skipped."""
+        told = self.caller.take_events()
+        for event in told:
+            self.events.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
+        return any(isinstance(event, ev.PromptSkipped) for event in told)
+
+    def _was_skipped(self) -> bool:
+        return bool(self.events) and isinstance(self.events[-1], ev.PromptSkipped)
 
     def _key(self, key: str) -> None:
         if self.recorder is not None:
@@ -447,6 +459,7 @@ class Interpreter:
         self._emit(ev.DialEvent(number=d.number, status=status, duration=talk))
         # On the line with someone else: the caller's keys go to them, not to this call.
         self.caller.idle(self.clock.now() + ring + talk)
+        self._told()  # keys pressed during the transfer went nowhere
         if d.action is None:
             return None  # without an action Twilio goes on with the next verb
         params = {"DialCallStatus": status, "DialCallSid": "CA" + secrets.token_hex(16)}

@@ -51,6 +51,10 @@ def describe(event: ev.Event) -> tuple[str, str, str]:
         return "caller", f"presses {event.digits}{finish}", "bold yellow"
     if isinstance(event, ev.NoInput):
         return "caller", "(no input)", "yellow"
+    if isinstance(event, ev.KeyIgnored):
+        return "caller", f"presses {event.key}: ignored, nothing is listening for keys", "yellow"
+    if isinstance(event, ev.PromptSkipped):
+        return "caller", f"skips the rest of the prompt ({event.seconds:.1f} s)", "yellow"
     if isinstance(event, ev.RedirectEvent):
         return "redirect", f"{event.method} {event.url}", "dim"
     if isinstance(event, ev.HttpRedirect):

@@ -95,6 +95,7 @@ def _target_options(f: F) -> F:
 @click.option("--keys", help='Scripted answers, one per input: keys ("1", "123#"), "-" for silence, "rec:SECONDS".')
 @click.option("--json", "as_json", is_flag=True, help="Print the call as JSON Lines, one event a line.")
 @click.option("--mute", is_flag=True, help="No speech synthesis: prompts are text, timed from their length.")
+@click.option("-v", "--verbose", is_flag=True, help="Interactive: also show HTTP lines (method, URL, status, node).")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write the call as an 8 kHz WAV file.")
 @click.option(
     "--dial-outcome",
@@ -133,6 +134,7 @@ def simulate_command(
     keys: str | None,
     as_json: bool,
     mute: bool,
+    verbose: bool,
     record: Path | None,
     dial_outcomes: tuple[str, ...],
     status_callback: str | None,
@@ -206,7 +208,7 @@ def simulate_command(
                 **settings,
             )  # fmt: skip
         else:
-            result = _interactive(target, mute, record, printer, method, timeout, settings)
+            result = _interactive(target, mute, record, printer, method, timeout, settings, verbose=verbose)
     sys.exit(result.exit_code)
 
 
@@ -251,8 +253,15 @@ def _interactive(
     method: Literal["GET", "POST"],
     timeout: float,
     settings: dict[str, Any],
+    *,
+    verbose: bool = False,
 ) -> Any:
+    """You are the caller: the caller's view (HTTP lines with ``verbose``), or with --json the events alone."""
+    from rich.live import Live
+
+    from ivr.phone.clock import RealClock
     from ivr.phone.interactive import TerminalCaller
+    from ivr.phone.view import CallerView
 
     console = Console(highlight=False, stderr=True)
 
@@ -263,10 +272,18 @@ def _interactive(
     if not mute:
         speech = _speech_settings(target)
         speaker = LiveSpeaker(speech.tts_voices, speech.tts_rates)
-    with TerminalCaller(notify=notify) as caller:
+    clock = RealClock()
+    view = CallerView(clock.now, Console(highlight=False), verbose=verbose)
+    with_view = isinstance(printer, TranscriptPrinter)  # --json: the events alone, as they come
+    with ExitStack() as stack:
+        caller = stack.enter_context(
+            TerminalCaller(clock=clock, notify=view.note, view=view) if with_view else TerminalCaller(notify=notify)
+        )
+        if with_view and view.console.is_terminal:
+            stack.enter_context(Live(view, console=view.console, refresh_per_second=10))
         return simulate(
-            target, caller=caller, speaker=speaker, record=record, on_event=printer, method=method, timeout=timeout,
-            **settings,
+            target, caller=caller, speaker=speaker, record=record, on_event=view if with_view else printer,
+            method=method, timeout=timeout, **settings,
         )  # fmt: skip
 
 

@@ -69,7 +69,7 @@ class TerminalCaller(LiveCaller):
         """Tell the person, once, how to answer."""
         if not self._hinted:
             self._hinted = True
-            self.notify("press 0-9, * or # to answer (no Enter needed); q hangs up")
+            self.notify("press 0-9, * or # to answer (no Enter needed); Enter skips the prompt; q hangs up")
         if kind == "record":
             self.notify("recording: the simulator cannot hear you; press a finish key to stop")
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import urllib.parse
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,10 @@ from ivr.engine import CallStarted, Engine, Gather, Say, SayAs, Words
 from ivr.engine.speech import render as render_say
 from ivr.menu import Menu
 from ivr.menu.model import HangupNode, MenuNode, MessageNode
+from ivr.phone import events as ev
+from ivr.phone.callers import parse_answers
+from ivr.phone.run import simulate
+from ivr.phone.speaker import MuteSpeaker
 from ivr.tts import Synthesizer, TTSError, VoiceNotFound
 from tests.test_tts import FakeBackend, needs_espeak, speechlike
 
@@ -357,7 +362,15 @@ def test_the_webhook_plays_what_render_made_from_the_same_settings(
     try:
         resp = app.test_client().post("/voice", data={"CallSid": "CA" + "1" * 32, "From": "+8613800138000"})
         assert resp.status_code == 200
-        plays = [(p.text or "").rsplit("/", 1)[-1] for p in ElementTree.fromstring(resp.data).iter("Play")]
+        urls = [p.text or "" for p in ElementTree.fromstring(resp.data).iter("Play")]
+        plays = [url.rsplit("/", 1)[-1] for url in urls]
+        # The prompts' words travel with their first file, for the simulator's caller's view.
+        words = dict(urllib.parse.parse_qsl(resp.headers["X-IVR-Prompts"]))
+        assert set(words) <= set(urls) and urls[0] in words and "欢迎致电12333" in words[urls[0]]
+        # The phone shows them with the file played.
+        call = simulate(app, parse_answers("-"), speaker=MuteSpeaker())
+        first = next(e for e in call.events if isinstance(e, ev.PlayEvent))
+        assert first.text is not None and "欢迎致电12333" in first.text
     finally:
         app_state(app).close()
     assert plays and all(name in files for name in plays), plays

@@ -149,6 +149,16 @@ def test_a_played_file_shows_its_url_and_length() -> None:
     view = _quiet_view()
     view(ev.PlayEvent(url="http://localhost/hold.wav", seconds=6.5, t=0.0))
     assert "http://localhost/hold.wav (6.5 s)" in _text(view, 1.0)
+    assert re.search(r"offers\s+—", _text(view, 1.0))
+
+
+def test_a_played_file_shows_the_words_the_app_sent_and_the_keys_they_offer() -> None:
+    view = _quiet_view()
+    view(ev.GatherEvent(numDigits=1, timeout=5, finishOnKey="", action="/menu"))
+    view(ev.PlayEvent(url="http://localhost/audio/a.wav", seconds=3.0, t=0.0, text="查询，请按3；人工服务，请按0。"))
+    text = _text(view, 1.0)
+    assert "查询，请按3；人工服务，请按0。" in text and "http://localhost/audio/a.wav (3.0 s)" in text
+    assert re.search(r"offers\s+3 0", text)
 
 
 # -- the timeline: ignored keys and skipped prompts -------------------------------------------------

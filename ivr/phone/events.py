@@ -93,6 +93,8 @@ class PlayEvent(_Base):
     url: str | None
     digits: str | None = None
     seconds: float = 0.0
+    text: str | None = None
+    """The prompt's words, when the app sent them (the optional X-IVR-Prompts hint)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

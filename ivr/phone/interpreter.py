@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ivr.phone import NODE_HEADER, PATH_HEADER, STATUS_CALLBACK_HEADER, twiml
+from ivr.phone import NODE_HEADER, PATH_HEADER, PROMPTS_HEADER, STATUS_CALLBACK_HEADER, twiml
 from ivr.phone import events as ev
 from ivr.phone.callers import Caller, CallerHungUp
 from ivr.phone.client import TransportError, WebhookClient, WebhookRequest, WebhookResponse, sign
@@ -126,6 +126,7 @@ class Interpreter:
         self._dials = 0
         self._audio_cache: dict[str, tuple[array[int] | None, float]] = {}
         self._answered = False
+        self._prompt_words: dict[str, str] = {}
         self._announced_callback: str | None = None  # the app's last X-IVR-Status-Callback, absolute
 
     # -- the call -------------------------------------------------------------
@@ -219,6 +220,8 @@ class Interpreter:
             raise AppFailure(str(exc)) from None
         self._status = "in-progress"  # after the first answer, Twilio reports the call as in progress
         node = response.header(NODE_HEADER)
+        # The words of prompts played from files, for the caller's view: this document's only.
+        self._prompt_words = dict(urllib.parse.parse_qsl(response.header(PROMPTS_HEADER) or ""))
         if announced := (response.header(STATUS_CALLBACK_HEADER) or "").strip():
             self._announced_callback = urllib.parse.urljoin(url, announced)
         path = tuple(n.strip() for n in (response.header(PATH_HEADER) or "").split(",") if n.strip())
@@ -361,7 +364,7 @@ class Interpreter:
             assert prompt.url is not None
             url = urllib.parse.urljoin(doc_url, prompt.url)
             audio, seconds = self._audio(url)
-            self._emit(ev.PlayEvent(url=url, seconds=seconds))
+            self._emit(ev.PlayEvent(url=url, seconds=seconds, text=self._prompt_words.get(prompt.url)))
         else:
             utterance = self.speaker.render(prompt.text, prompt.language, prompt.voice)
             self._notices()

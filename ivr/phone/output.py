@@ -39,7 +39,8 @@ def describe(event: ev.Event) -> tuple[str, str, str]:
         return "say", f"{event.text}{loop}", "cyan"
     if isinstance(event, ev.PlayEvent):
         what = f"digits {event.digits}" if event.digits is not None else f"{event.url}"
-        return "play", f"{what} ({event.seconds:.1f} s)", "cyan"
+        words = f": {event.text}" if event.text else ""
+        return "play", f"{what} ({event.seconds:.1f} s){words}", "cyan"
     if isinstance(event, ev.PauseEvent):
         return "pause", f"{event.seconds:g} s of silence", "dim"
     if isinstance(event, ev.GatherEvent):

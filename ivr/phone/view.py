@@ -61,6 +61,8 @@ class ViewState:
     """What plays: "say", "play", "digits", "pause", or "" (nothing yet)."""
     what: str = ""
     """The prompt's words, the file played, the digits played."""
+    words: str = ""
+    """For a file played: its words, when the app sent them (X-IVR-Prompts)."""
     started: float = 0.0
     length: float = 0.0
     offered: list[str] = field(default_factory=list)
@@ -134,8 +136,10 @@ class CallerView:
         elif isinstance(event, ev.PlayEvent):
             s.kind = "play" if event.digits is None else "digits"
             s.what = (event.url or "") if event.digits is None else event.digits
-            if not s.listening:
-                s.offered = []
+            s.words = event.text or ""
+            # The app's words for the file (X-IVR-Prompts), when it sent them, say which keys it offers.
+            keys = offered_keys(s.words) if s.words else []
+            s.offered = [*s.offered, *(k for k in keys if k not in s.offered)] if s.listening else keys
         else:
             s.kind, s.what = "pause", ""
             if not s.listening:
@@ -203,7 +207,8 @@ class CallerView:
     def _what(self) -> Text:
         s = self.state
         if s.kind == "play":
-            return Text(f"{s.what} ({s.length:.1f} s)", style="cyan", overflow="fold")
+            played = f"{s.what} ({s.length:.1f} s)"
+            return Text(f"{s.words}\n{played}" if s.words else played, style="cyan", overflow="fold")
         if s.kind == "digits":
             return Text(f"digits {s.what}", style="cyan")
         if s.kind == "pause":

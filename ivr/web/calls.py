@@ -51,6 +51,8 @@ class Reply:
     node: str
     path: tuple[str, ...] = ()
     """The nodes the call entered in this step; empty for a repeated answer."""
+    prompts: tuple[tuple[str, str], ...] = ()
+    """(``<Play>`` URL, the prompt's words) for the prompts played from files; empty for a repeated answer."""
 
 
 class CallRunner:
@@ -119,7 +121,8 @@ class CallRunner:
             turn = self.session.send(state, event, ServiceContext(call_sid=sid, caller=stored.caller, now=now))
         except StaleStateError:
             return self._begin(sid, stored.caller, again=True)
-        twiml = self._write(turn, stored.step + 1)
+        played: list[tuple[str, str]] = []
+        twiml = self._write(turn, stored.step + 1, played)
         saved = self.store.advance(
             sid,
             stored.step,
@@ -135,7 +138,7 @@ class CallRunner:
             if latest is not None:
                 return Reply(latest.last_twiml, self._node_of(latest))
         self._observe(turn.events)
-        return Reply(twiml, turn.state.node, turn.path)
+        return Reply(twiml, turn.state.node, turn.path, tuple(played))
 
     def status(self, params: Mapping[str, str]) -> bool:
         """Twilio's final status callback: close the call record, and forget what the caller keyed in secret."""
@@ -163,11 +166,12 @@ class CallRunner:
         now = self.clock()
         turn = self.session.start(ServiceContext(call_sid=sid, caller=caller, now=now), again=again)
         written: list[int] = []
+        played: list[tuple[str, str]] = []
 
         def twiml_for(at: int) -> str:
             # Called only if this request stores the call (not when another worker already did).
             written.append(at)
-            return self._write(turn, at)
+            return self._write(turn, at, played)
 
         stored = self.store.begin(
             sid,
@@ -184,7 +188,7 @@ class CallRunner:
         if not written:
             return Reply(stored.last_twiml, self._node_of(stored))  # a retried first webhook: as stored
         self._observe(turn.events)
-        return Reply(stored.last_twiml, turn.state.node, turn.path)
+        return Reply(stored.last_twiml, turn.state.node, turn.path, tuple(played))
 
     def _event(self, state: CallState, params: Mapping[str, str], query: Mapping[str, str]) -> Event | None:
         """The engine event Twilio's request reports, for what the call awaits; None once it has ended."""
@@ -204,8 +208,8 @@ class CallRunner:
             return RecordingDone(params.get("RecordingUrl", "")[:500], seconds)
         return None  # the call has ended: repeat its last words
 
-    def _write(self, turn: Turn, next_step: int) -> str:
-        return self.writer.write(turn.actions, self.step_base, next_step, turn.numbers)
+    def _write(self, turn: Turn, next_step: int, played: list[tuple[str, str]]) -> str:
+        return self.writer.write(turn.actions, self.step_base, next_step, turn.numbers, played)
 
     def _node_of(self, stored: StoredCall) -> str:
         try:

@@ -48,25 +48,37 @@ class TwimlWriter:
         self.files_for = files_for
         self.audio_url = audio_url.rstrip("/")
 
-    def _speak(self, target: VoiceResponse | TwimlGather, say: Say) -> None:
+    def _speak(self, target: VoiceResponse | TwimlGather, say: Say, played: list[tuple[str, str]] | None) -> None:
         files = self.files_for(say) if self.files_for else None
         if files:
-            for name in files:
-                target.play(f"{self.audio_url}/{name}")
+            urls = [f"{self.audio_url}/{name}" for name in files]
+            for url in urls:
+                target.play(url)
+            if played is not None:
+                played.append((urls[0], say.text))  # the prompt's words go with its first file
             return
         setting = self.voices.get(say.language) or VoiceSetting(language=say.language)
         target.say(say.text, language=setting.language, voice=setting.voice)
 
-    def write(self, actions: Sequence[Action], step_base: str, step: int, numbers: Mapping[str, str]) -> str:
+    def write(
+        self,
+        actions: Sequence[Action],
+        step_base: str,
+        step: int,
+        numbers: Mapping[str, str],
+        played: list[tuple[str, str]] | None = None,
+    ) -> str:
         """The TwiML document for ``actions``; later requests come back to ``step_base`` as step ``step``.
 
         ``numbers`` gives the number to dial for each transfer's destination
         (the call session resolves them; a destination without one never gets here).
+        ``played``, when given, gets (``<Play>`` URL, the prompt's words) for each
+        prompt played from files: what the optional ``X-IVR-Prompts`` hint carries.
         """
         resp = VoiceResponse()
         for action in actions:
             if isinstance(action, Say):
-                self._speak(resp, action)
+                self._speak(resp, action, played)
             elif isinstance(action, Gather):
                 gather = resp.gather(
                     input="dtmf",
@@ -78,7 +90,7 @@ class TwimlWriter:
                     action_on_empty_result=False,
                 )
                 for say in action.prompts:
-                    self._speak(gather, say)
+                    self._speak(gather, say, played)
                 resp.redirect(step_url(step_base, step, timeout="1") + self.fragment, method="POST")
             elif isinstance(action, Transfer):
                 number = numbers[action.to]

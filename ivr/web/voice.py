@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request, url_for
 
@@ -18,7 +19,9 @@ log = logging.getLogger("ivr.voice")
 bp = Blueprint("voice", __name__)
 
 
-def _twiml(body: str, node: str = "", path: tuple[str, ...] = ()) -> Response:
+def _twiml(
+    body: str, node: str = "", path: tuple[str, ...] = (), prompts: tuple[tuple[str, str], ...] = ()
+) -> Response:
     resp = Response(body, status=200, mimetype="text/xml")
     if node:
         # For testers' tools (the simulator's flow coverage): where the call is, and how it got there.
@@ -26,6 +29,9 @@ def _twiml(body: str, node: str = "", path: tuple[str, ...] = ()) -> Response:
         g.ivr_node = node
     if path:
         resp.headers["X-IVR-Path"] = ",".join(path)
+    if prompts:
+        # The words of prompts played from files, for the simulator's caller's view (form-encoded: headers are ASCII).
+        resp.headers["X-IVR-Prompts"] = urlencode(prompts)
     # Where Twilio's console would send the status callback, for the simulator over --url (which cannot see it).
     resp.headers["X-IVR-Status-Callback"] = _status_callback_url()
     return resp
@@ -65,7 +71,7 @@ def _answer(work: str) -> Response:
         log.exception("webhook failed")
         apologies.labels("bug").inc()
         return _twiml(apology(voices))
-    return _twiml(reply.twiml, reply.node, reply.path)
+    return _twiml(reply.twiml, reply.node, reply.path, reply.prompts)
 
 
 @bp.post("/voice")

@@ -154,6 +154,16 @@ def test_a_307_is_followed_with_post_the_same_body_and_a_signature_for_its_own_u
     assert _said(result)[0] == "landed"
 
 
+def test_urls_in_a_redirected_answer_are_relative_to_where_it_came_from(server: Server) -> None:
+    server.routes["/old/menu"] = lambda s: Answer(307, b"", {"Location": "/new/menu"})
+    server.routes["/new/menu"] = lambda s: _twiml("<Redirect>next</Redirect>")
+    server.routes["/new/next"] = lambda s: _twiml("<Hangup/>")
+    server.routes["/old/next"] = lambda s: _twiml("<Say>the old place</Say>")
+    result = simulate(f"{server.base}/old/menu", [])
+    assert result.reason == "hangup" and len(server.requests_to("/new/next")) == 1
+    assert server.requests_to("/old/next") == []
+
+
 def test_a_302_is_followed_with_a_get_without_the_body(server: Server) -> None:
     server.routes["/found"] = lambda s: Answer(302, b"", {"Location": "/got"})
     server.routes["/got"] = lambda s: _twiml("<Hangup/>")

@@ -161,8 +161,8 @@ class Interpreter:
                 raise AppFailure(
                     f"loop guard: {hops - 1} documents in a row without a key from the caller (last: {method} {url})"
                 )
-            document = self._fetch(url, method, params)
-            outcome = self._execute(document, url)
+            document, doc_url = self._fetch(url, method, params)
+            outcome = self._execute(document, doc_url)
             if isinstance(outcome, str):
                 return outcome
             if outcome is None:
@@ -211,7 +211,8 @@ class Interpreter:
             request = WebhookRequest(method, url, params, {"X-Twilio-Signature": signature}, self.settings.auth_token)
         return request
 
-    def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> twiml.Document:
+    def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> tuple[twiml.Document, str]:
+        """The TwiML answer to a request, and the URL it came from after HTTP redirects: its URLs are relative to it."""
         params = {**self._params(), **extra}
         try:
             response = self.client.send(self._request(method, url, params))
@@ -233,13 +234,15 @@ class Interpreter:
             raise AppFailure(f"HTTP {response.status} from {method} {url}", response.status)
         # Twilio reads an answer by its content type: audio is played and plain text read out, then
         # Twilio hangs up; XML (and HTML) is TwiML (https://www.twilio.com/docs/api/twiml/your_response).
+        # Relative URLs resolve against the URL the document was retrieved from (RFC 3986, 5.1.3).
+        doc_url = response.redirects[-1].url if response.redirects else url
         if response.content_type.startswith("audio/"):
-            return self._audio_answer(response.redirects[-1].url if response.redirects else url, response.body)
+            return self._audio_answer(doc_url, response.body), doc_url
         if response.content_type == "text/plain":
             text = response.body.decode("utf-8", "replace").strip()
-            return twiml.Document(((twiml.Say(text),) if text else ()) + (twiml.Hangup(),))
+            return twiml.Document(((twiml.Say(text),) if text else ()) + (twiml.Hangup(),)), doc_url
         try:
-            return twiml.parse_twiml(response.body)
+            return twiml.parse_twiml(response.body), doc_url
         except twiml.TwimlError as exc:
             raise AppFailure(f"invalid TwiML from {url}: {exc}", response.status) from None
 

@@ -15,6 +15,7 @@ from ivr.cli import main
 from ivr.config import ConfigError, Settings
 from ivr.web import app_state, create_app
 from ivr.web.admin.blueprint import admin_state
+from tests.test_tts import recording_tts
 from tests.twiml_fixture_app import serve
 
 SECRET = "s" * 32
@@ -106,24 +107,8 @@ def test_the_browser_phone_speaks_with_the_configured_voices_and_rates(
     ]
 
 
-def _recording_tts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str | None, int | None]]:
-    from array import array
-
-    from ivr.phone.recorder import samples_to_wav
-
-    asked: list[tuple[str, str, str | None, int | None]] = []
-    half = samples_to_wav(array("h", bytes(2 * 4000)))
-
-    def record(text: str, language: str, voice: str | None = None, *, rate: int | None = None) -> bytes:
-        asked.append((text, language, voice, rate))
-        return half
-
-    monkeypatch.setattr(tts, "synthesize", record)
-    return asked
-
-
 def test_the_simulator_speaks_with_the_configured_rates_in_process(quiet_env: pytest.MonkeyPatch) -> None:
-    asked = _recording_tts(quiet_env)
+    asked = recording_tts(quiet_env)
     result = CliRunner().invoke(main, ["simulate", "--fresh", "--keys", "-"], env={"IVR_TTS_RATE_ZH_CN": "240"})
     assert result.exit_code == 0, result.output
     chinese = [a for a in asked if a[1] == "zh-CN"]
@@ -131,7 +116,7 @@ def test_the_simulator_speaks_with_the_configured_rates_in_process(quiet_env: py
 
 
 def test_the_simulator_speaks_with_the_configured_voices_over_http(quiet_env: pytest.MonkeyPatch) -> None:
-    asked = _recording_tts(quiet_env)
+    asked = recording_tts(quiet_env)
     with serve() as (base, _):
         result = CliRunner().invoke(
             main, ["simulate", "--url", f"{base}/prompts", "--keys", "-"], env={"IVR_TTS_VOICE_ZH_CN": "yue"}

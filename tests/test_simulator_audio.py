@@ -18,6 +18,7 @@ from ivr.phone.dtmf import decode, tone
 from ivr.phone.recorder import read_wav, samples_to_wav
 from ivr.phone.run import simulate
 from ivr.phone.speaker import TtsSpeaker, Utterance, estimate_seconds
+from tests.test_tts import recording_tts
 from tests.twiml_fixture_app import create_app, tone_wav
 
 
@@ -120,16 +121,7 @@ def test_tts_failure_falls_back_to_timed_silence_and_says_so_once(monkeypatch: p
 
 
 def test_the_speaker_speaks_with_the_voices_and_rates_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ivr import tts
-
-    asked: list[tuple[str, str, str | None, int | None]] = []
-    half = samples_to_wav(array("h", bytes(2 * 4000)))
-
-    def record(text: str, language: str, voice: str | None = None, *, rate: int | None = None) -> bytes:
-        asked.append((text, language, voice, rate))
-        return half
-
-    monkeypatch.setattr(tts, "synthesize", record)
+    asked = recording_tts(monkeypatch)
     monkeypatch.setenv("IVR_TTS_RATE_ZH_CN", "300")  # the speaker reads no environment: the simulator passes settings
     speaker = TtsSpeaker({"zh-CN": "yue"}, {"zh-CN": 240})
     speaker.render("您好", "cmn-CN", "Polly.Zhiyu")  # Twilio's names mean nothing to the local engine

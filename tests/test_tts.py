@@ -442,3 +442,20 @@ def test_an_engine_that_cannot_start_says_why() -> None:
         assert backend._process is None
     finally:
         backend.close()
+
+
+def recording_tts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str | None, int | None]]:
+    """Replace ``tts.synthesize`` with a recorder of (text, language, voice, rate) giving half a second of silence."""
+    from array import array
+
+    from ivr.phone.recorder import samples_to_wav
+
+    asked: list[tuple[str, str, str | None, int | None]] = []
+    half = samples_to_wav(array("h", bytes(2 * 4000)))
+
+    def record(text: str, language: str, voice: str | None = None, *, rate: int | None = None) -> bytes:
+        asked.append((text, language, voice, rate))
+        return half
+
+    monkeypatch.setattr(tts, "synthesize", record)
+    return asked

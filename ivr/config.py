@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "Settings",
     "VoiceSetting",
     "env_name",
+    "parse_duration",
 ]
 
 DEFAULT_MENU = Path("menus/12333.json")
@@ -107,6 +109,43 @@ def _speaking_rate(value: object) -> int:
 
 
 SpeakingRate = Annotated[int, BeforeValidator(_speaking_rate)]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | float) -> dt.timedelta:
+    """``30d``, ``12h``, ``1h30m``, ``90s`` or a bare number of seconds, as a time span.
+
+    Raises ValueError, with the forms it accepts, for anything else (negative spans included).
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a duration")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        raw = text.strip().lower()
+        try:
+            seconds = float(raw)
+        except ValueError:
+            parts = _DURATION_PART.findall(raw)
+            if not parts or _DURATION_PART.sub("", raw).strip():
+                raise ValueError(f"{text!r} is not a duration: give e.g. 30d, 12h, 1h30m, 90s or seconds") from None
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if not 0 <= seconds < 100 * 365 * 86400:
+        raise ValueError(f"{text!r} is not a duration: give a span of 0 up to a hundred years")
+    return dt.timedelta(seconds=seconds)
+
+
+def _duration_seconds(value: object) -> float:
+    try:
+        return parse_duration(value if isinstance(value, str | int | float) else str(value)).total_seconds()
+    except ValueError as exc:
+        raise PydanticCustomError("duration", "{reason}", {"reason": str(exc)}) from None
+
+
+Seconds = Annotated[float, BeforeValidator(_duration_seconds)]
+"""A setting in seconds that may also be written as a duration (``4h``, ``30m``)."""
 
 
 class Settings(BaseModel):
@@ -191,6 +230,18 @@ class Settings(BaseModel):
         description="Seconds a browser phone call goes on after its page stops polling it, then it hangs up.",
     )
 
+    call_idle_timeout: Seconds = Field(
+        default=4 * 3600.0,
+        gt=0.0,
+        description="A call idle this long (seconds, or 30m, 4h) is abandoned by the sweep: its secrets and "
+        "full ID numbers are dropped. Default: Twilio's longest call, 4 hours.",
+    )
+    call_sweep_interval: Seconds = Field(
+        default=300.0,
+        ge=0.0,
+        description="How often each worker sweeps abandoned calls (seconds, or 5m); 0: only `ivr db sweep` does.",
+    )
+
     @field_validator("tts_voices", "tts_rates", mode="before")
     @classmethod
     def _language_keys(cls, v: Any) -> Any:
@@ -240,11 +291,20 @@ class Settings(BaseModel):
         return self.clock or dt.datetime.now(dt.UTC)
 
     def check_production(self) -> None:
-        """Refuse to run production without request signing unless told it is insecure."""
-        if self.env == "production" and not self.twilio_auth_token and not self.insecure:
+        """Refuse to run production without request signing, or with a signed URL taken from the
+        client's ``Host`` header, unless told it is insecure."""
+        if self.env != "production" or self.insecure:
+            return
+        if not self.twilio_auth_token:
             raise ConfigError(
                 "refusing to start in production without TWILIO_AUTH_TOKEN: anyone could forge calls. "
                 "Set TWILIO_AUTH_TOKEN, or IVR_INSECURE=1 if you really mean it."
+            )
+        if not self.public_url and not self.trusted_proxies:
+            raise ConfigError(
+                "refusing to start in production without IVR_PUBLIC_URL or IVR_TRUSTED_PROXIES: signatures "
+                "would be checked against whatever Host header a request names. Set IVR_PUBLIC_URL to the URL "
+                "Twilio calls (or IVR_TRUSTED_PROXIES behind a proxy), or IVR_INSECURE=1 if you really mean it."
             )
 
     @classmethod

@@ -69,7 +69,30 @@ def test_production_needs_a_token_or_an_explicit_insecure() -> None:
     with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
         Settings.load(environ={"IVR_ENV": "production"}).check_production()
     Settings.load(environ={"IVR_ENV": "production", "IVR_INSECURE": "1"}).check_production()
-    Settings.load(environ={"IVR_ENV": "production", "TWILIO_AUTH_TOKEN": "x"}).check_production()
+    url = {"IVR_PUBLIC_URL": "https://ivr.example.com"}
+    Settings.load(environ={"IVR_ENV": "production", "TWILIO_AUTH_TOKEN": "x", **url}).check_production()
+
+
+def test_production_needs_a_public_url_or_trusted_proxies() -> None:
+    # Without either, the signed URL is rebuilt from the request's own Host header, which any client names.
+    token = {"IVR_ENV": "production", "TWILIO_AUTH_TOKEN": "x"}
+    with pytest.raises(ConfigError, match="IVR_PUBLIC_URL or IVR_TRUSTED_PROXIES"):
+        Settings.load(environ=token).check_production()
+    Settings.load(environ={**token, "IVR_TRUSTED_PROXIES": "1"}).check_production()
+    Settings.load(environ={**token, "IVR_PUBLIC_URL": "https://ivr.example.com"}).check_production()
+    Settings.load(environ={**token, "IVR_INSECURE": "1"}).check_production()
+    Settings.load(environ={"TWILIO_AUTH_TOKEN": "x"}).check_production()  # development: no rule
+
+
+def test_durations_are_read_in_any_unit() -> None:
+    assert Settings.load(environ={"IVR_CALL_IDLE_TIMEOUT": "1s"}).call_idle_timeout == 1.0
+    assert Settings.load(environ={"IVR_CALL_IDLE_TIMEOUT": "1h30m"}).call_idle_timeout == 5400.0
+    assert Settings.load(environ={"IVR_CALL_SWEEP_INTERVAL": "0"}).call_sweep_interval == 0.0
+    assert Settings.load(environ={}).call_idle_timeout == 4 * 3600.0
+    with pytest.raises(ConfigError, match="IVR_CALL_IDLE_TIMEOUT: 'soon' is not a duration"):
+        Settings.load(environ={"IVR_CALL_IDLE_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="IVR_CALL_IDLE_TIMEOUT"):
+        Settings.load(environ={"IVR_CALL_IDLE_TIMEOUT": "0"})
 
 
 def test_ivr_serve_refuses_production_without_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,7 +146,7 @@ def test_demo_data_twice_is_harmless(store: str) -> None:
 
 
 def test_demo_data_refuses_a_production_store(store: str, tmp_path: Path) -> None:
-    env = {"IVR_ENV": "production", "TWILIO_AUTH_TOKEN": "a-token"}
+    env = {"IVR_ENV": "production", "TWILIO_AUTH_TOKEN": "a-token", "IVR_TRUSTED_PROXIES": "1"}
     run = _ivr("simulate", str(MENU_PATH), "--mute", "--keys", "-", "--demo-data", env=env)
     assert run.exit_code == 2, run.output
     assert "production" in run.output and "Traceback" not in run.output

@@ -247,7 +247,9 @@ def test_production_refuses_to_start_without_an_auth_token(make_app: AppFactory)
     with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
         make_app(ENV="production")
     assert make_app(ENV="production", INSECURE=True)
-    assert make_app(ENV="production", TWILIO_AUTH_TOKEN="secret")
+    assert make_app(ENV="production", TWILIO_AUTH_TOKEN="secret", PUBLIC_URL="https://ivr.example.com")
+    with pytest.raises(ConfigError, match="IVR_PUBLIC_URL or IVR_TRUSTED_PROXIES"):
+        make_app(ENV="production", TWILIO_AUTH_TOKEN="secret")
 
 
 def test_bad_settings_are_named(make_app: AppFactory) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from rich.console import Console
 from twilio.request_validator import RequestValidator
 
@@ -45,6 +45,7 @@ class Answer:
     body: bytes = b"<Response><Hangup/></Response>"
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": TWIML})
     trickle: bool = False  # send the body one byte a second
+    trickle_head: float = 0.0  # send the status line and headers one byte every this many seconds
 
 
 Route = Callable[[Seen], Answer]
@@ -76,6 +77,9 @@ class Server:
                 outer.seen.append(seen)
                 route = outer.routes.get(parts.path)
                 answer = route(seen) if route else Answer(404, b"not found", {"Content-Type": "text/html"})
+                if answer.trickle_head:
+                    self._trickle_head(answer)
+                    return
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -89,6 +93,21 @@ class Server:
                         self.wfile.write(bytes([byte]))
                         self.wfile.flush()
                         time.sleep(1.0)
+                except OSError:
+                    pass  # the client gave up
+
+            def _trickle_head(self, answer: Answer) -> None:
+                # Written by hand: http.server buffers the head and sends it in one go.
+                # "Connection: close": this handler serves one request per connection.
+                lines = [f"HTTP/1.1 {answer.status} Slow", "Connection: close", f"Content-Length: {len(answer.body)}"]
+                lines += [f"{name}: {value}" for name, value in answer.headers.items()]
+                head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+                try:
+                    for byte in head:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(answer.trickle_head)
+                    self.wfile.write(answer.body)
                 except OSError:
                     pass  # the client gave up
 
@@ -185,6 +204,34 @@ def test_a_trickling_answer_ends_within_the_timeout_with_a_failure(server: Serve
     elapsed = time.monotonic() - started
     assert elapsed < 1 + 4, elapsed
     assert run.exit_code != 0 and "within 1 s" in run.output and "Traceback" not in run.output
+
+
+def _simulate_with_timeout(url: str, timeout: str = "1") -> tuple[Result, float]:
+    from ivr.cli import main
+
+    started = time.monotonic()
+    run = CliRunner().invoke(main, ["simulate", "--url", url, "--timeout", timeout, "--keys", "", "--mute"])
+    return run, time.monotonic() - started
+
+
+def test_a_trickling_status_line_and_headers_end_within_the_timeout_with_a_failure(server: Server) -> None:
+    # httpx's timeouts bound each socket read; a head arriving a byte a second never trips them.
+    server.routes["/slow-head"] = lambda s: Answer(trickle_head=1.0)
+    run, elapsed = _simulate_with_timeout(f"{server.base}/slow-head")
+    assert elapsed < 1 + 3, elapsed  # the head alone would take over a minute
+    assert run.exit_code != 0 and "within 1 s" in run.output, run.output
+    assert "Traceback" not in run.output and isinstance(run.exception, SystemExit), run.exception
+
+
+def test_a_chain_of_slow_redirects_ends_within_the_timeout_with_a_failure(server: Server) -> None:
+    # Each hop's head takes under a second to arrive, within the timeout on its own; the whole chain does not.
+    hops = iter(range(1, 100))
+    server.routes["/hop"] = lambda s: Answer(307, b"", {"Location": f"/hop?n={next(hops)}"}, trickle_head=0.01)
+    run, elapsed = _simulate_with_timeout(f"{server.base}/hop")
+    assert elapsed < 1 + 3, elapsed
+    assert run.exit_code != 0 and "within 1 s" in run.output, run.output
+    assert "Traceback" not in run.output
+    assert 2 <= len(server.requests_to("/hop")) <= 4  # it followed the chain until the time was up
 
 
 def test_a_redirect_to_ftp_is_refused_without_connecting(server: Server) -> None:

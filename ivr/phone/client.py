@@ -20,13 +20,17 @@ just like a normal web browser" and follows HTTP redirects
 from __future__ import annotations
 
 import importlib
+import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from wsgiref.types import WSGIApplication
 
+import httpcore
 import httpx
 
 __all__ = [
@@ -176,6 +180,112 @@ class WsgiClient:
         return WebhookResponse(response.status_code, body[:MAX_BODY], dict(response.headers.items()))
 
 
+# -- the whole answer's deadline, down to each socket operation ---------------------------------------
+#
+# httpx's timeouts bound each socket operation, not an answer: a server sending its status
+# line, its headers or its body a byte a second never trips them (encode/httpx#1450).  So the
+# sockets themselves keep the deadline: HttpClient.send sets it for the exchange, and every
+# connect, read and write waits at most until then.  Twilio, likewise, gives up on the whole
+# answer after 15 seconds however it trickles in.
+
+_DEADLINE: ContextVar[float | None] = ContextVar("ivr_phone_deadline", default=None)
+"""When the answer being fetched in this thread must be complete (``time.monotonic()``), if any."""
+
+
+@contextmanager
+def _deadline(at: float) -> Iterator[None]:
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _until_deadline(timeout: float | None, late: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` cut to the time left before the deadline; ``late`` raised once it has passed."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:  # never 0 to a socket: that would make it non-blocking, not a timeout
+        raise late("the answer did not complete before its deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _until_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _until_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, _until_deadline(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets, each connection a :class:`_DeadlineStream`."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _until_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _until_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport on :class:`_DeadlineBackend`.
+
+    httpx takes no network backend, so its connection pool is replaced by an equal one
+    (httpx's default limits) that has it.  Should httpx stop keeping its pool there, this
+    fails at once rather than quietly losing the deadline.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
+            raise RuntimeError("httpx.HTTPTransport no longer keeps its pool in _pool; see ivr.phone.client")
+        self._pool.close()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_DeadlineBackend(),
+        )
+
+
 class HttpClient:
     """Calls webhooks over HTTP(S) with httpx, as Twilio does.
 
@@ -183,12 +293,18 @@ class HttpClient:
     - redirects followed hop by hop (301/302/303 as a GET without body, 307 with the same
       method and body), each hop signed for its own URL, and never signed off the first
       request's host; a scheme other than http(s) is refused before connecting;
-    - ``timeout`` bounds the whole answer, redirects and a slow trickle of a body included.
+    - ``timeout`` bounds the whole answer, redirects included, however slowly its status
+      line, headers or body trickle in: every socket operation ends by the deadline.
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
-        self._client = httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT}, trust_env=False)
+        self._client = httpx.Client(
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+            transport=_DeadlineTransport(),
+        )
 
     def close(self) -> None:
         """Close the connections; the cookies go with them."""
@@ -203,6 +319,10 @@ class HttpClient:
     def send(self, request: WebhookRequest) -> WebhookResponse:
         """Send the request; follow redirects; an HTTP error status is returned, not raised."""
         deadline = time.monotonic() + self.timeout
+        with _deadline(deadline):
+            return self._send(request, deadline)
+
+    def _send(self, request: WebhookRequest, deadline: float) -> WebhookResponse:
         origin = _origin(request.url)
         current = request
         hops: list[Hop] = []
@@ -242,16 +362,14 @@ class HttpClient:
             ) as resp:
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in resp.iter_bytes():
+                for chunk in resp.iter_bytes():  # each read ends by the deadline (_DeadlineStream)
                     chunks.append(chunk)
                     size += len(chunk)
                     if size >= MAX_BODY:
                         break
-                    if time.monotonic() > deadline:  # a slow trickle: the answer did not complete in time
-                        raise TransportError(f"no complete answer from {request.url} within {self.timeout:g} s")
                 return resp.status_code, b"".join(chunks)[:MAX_BODY], resp.headers
         except httpx.TimeoutException:
-            raise TransportError(f"no answer from {request.url} within {self.timeout:g} s") from None
+            raise TransportError(f"no complete answer from {request.url} within {self.timeout:g} s") from None
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             raise TransportError(f"cannot reach {request.url}: {exc}") from None
 

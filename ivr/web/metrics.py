@@ -9,42 +9,107 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 
-__all__ = ["Metrics", "bp", "install_metrics"]
+__all__ = ["OTHER", "TWILIO_CALL_STATUSES", "BoundedLabels", "Metrics", "bp", "install_metrics"]
 
 bp = Blueprint("metrics", __name__)
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
+OTHER = "other"
+"""The label value that stands for every value a metric does not know."""
+
+TWILIO_CALL_STATUSES = frozenset(
+    {"queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"}
+)
+"""The ``CallStatus`` values Twilio sends (its Call resource's status enum)."""
+
+APOLOGY_REASONS = frozenset({"bad request", "store", "bug"})
+"""Why a caller was told the service is unavailable (voice.py names these)."""
+
+VOICE_ENDPOINTS = frozenset({"incoming", "step", "status"})
+"""The voice blueprint's views, timed by ``ivr_webhook_seconds``."""
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class BoundedLabels(Generic[M]):
+    """A labelled metric whose labels take only the values it was given; anything else counts as :data:`OTHER`.
+
+    Every distinct label value is a time series Prometheus keeps for good, so a
+    label fed from a request (a status callback's ``CallStatus``, a node read
+    back from the store) must never take a value an outsider chose: 150 junk
+    posts would make 150 series.  Each metric names its labels' allowed values
+    once, here, and no caller can go around them.
+    """
+
+    def __init__(self, metric: M, allowed: Mapping[str, Collection[str]]) -> None:
+        names = tuple(metric._labelnames)  # prometheus_client keeps no public accessor for them
+        if set(names) != set(allowed):
+            raise ValueError(f"{metric._name}: give the allowed values of exactly its labels {names}")
+        self.metric = metric
+        self._allowed = tuple(frozenset(allowed[name]) for name in names)
+
+    def labels(self, *values: object) -> M:
+        """The child for ``values``, each one replaced by :data:`OTHER` when its label does not allow it."""
+        if len(values) != len(self._allowed):
+            raise ValueError(f"{self.metric._name}: {len(self._allowed)} label values expected, got {len(values)}")
+        bounded = [str(v) if str(v) in ok else OTHER for v, ok in zip(values, self._allowed, strict=True)]
+        return self.metric.labels(*bounded)
+
 
 class Metrics:
-    """The hotline's counters and histograms, in a registry of their own."""
+    """The hotline's counters and histograms, in a registry of their own.
 
-    def __init__(self) -> None:
+    ``menu_id``, ``nodes`` and ``services`` (each service's name and the
+    outcomes it may return) are the values the menu's labels may take.
+    """
+
+    def __init__(
+        self,
+        menu_id: str = "",
+        nodes: Iterable[str] = (),
+        services: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.calls = Counter("ivr_calls_started", "Calls answered.", ["menu"], registry=r)
-        self.calls_ended = Counter(
-            "ivr_calls_ended", "Calls closed by Twilio's status callback.", ["status"], registry=r
+        services = services or {}
+        # A service that failed counts as "error" (ivr.session), whatever the service.
+        outcomes = {"error"}.union(*(set(o) for o in services.values()))
+        self.calls = BoundedLabels(
+            Counter("ivr_calls_started", "Calls answered.", ["menu"], registry=r), {"menu": {menu_id}}
         )
-        self.steps = Counter("ivr_steps", "Webhook steps served, by the node the call moved to.", ["node"], registry=r)
-        self.latency = Histogram(
-            "ivr_webhook_seconds", "Time to answer a webhook.", ["endpoint"], buckets=_BUCKETS, registry=r
+        self.calls_ended = BoundedLabels(
+            Counter("ivr_calls_ended", "Calls closed by Twilio's status callback.", ["status"], registry=r),
+            {"status": TWILIO_CALL_STATUSES},
         )
-        self.outcomes = Counter(
-            "ivr_transactions",
-            "Service calls by outcome (error: the service failed).",
-            ["service", "outcome"],
-            registry=r,
+        self.steps = BoundedLabels(
+            Counter("ivr_steps", "Webhook steps served, by the node the call moved to.", ["node"], registry=r),
+            {"node": frozenset(nodes)},
         )
-        self.apologies = Counter(
-            "ivr_apologies", "Calls told the service is temporarily unavailable.", ["reason"], registry=r
+        self.latency = BoundedLabels(
+            Histogram("ivr_webhook_seconds", "Time to answer a webhook.", ["endpoint"], buckets=_BUCKETS, registry=r),
+            {"endpoint": VOICE_ENDPOINTS},
+        )
+        self.outcomes = BoundedLabels(
+            Counter(
+                "ivr_transactions",
+                "Service calls by outcome (error: the service failed).",
+                ["service", "outcome"],
+                registry=r,
+            ),
+            {"service": frozenset(services), "outcome": outcomes},
+        )
+        self.apologies = BoundedLabels(
+            Counter("ivr_apologies", "Calls told the service is temporarily unavailable.", ["reason"], registry=r),
+            {"reason": APOLOGY_REASONS},
         )
 
     def observe_events(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
@@ -74,7 +139,9 @@ def metrics() -> Response:
 
 def install_metrics(app: Flask) -> Metrics:
     """Time the voice webhooks and serve ``/metrics``."""
-    m = Metrics()
+    state = app.extensions["ivr"]  # create_app puts its state there first
+    menu = state.engine.menu
+    m = Metrics(menu.id, menu.nodes, {name: spec.outcomes for name, spec in state.registry.items()})
     app.extensions["ivr_metrics"] = m
 
     @app.before_request
@@ -92,7 +159,7 @@ def install_metrics(app: Flask) -> Metrics:
             if node:
                 m.steps.labels(node).inc()
             if endpoint == "voice.incoming" and node:
-                m.calls.labels(current_app.extensions["ivr"].engine.menu.id).inc()
+                m.calls.labels(menu.id).inc()
         return resp
 
     app.register_blueprint(bp)

@@ -10,10 +10,19 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from flask import Flask
 
+from ivr.web import app_state
+from ivr.web.logs import MAX_LINE_BYTES, JsonFormatter, clip
 from ivr.web.metrics import OTHER, TWILIO_CALL_STATUSES, BoundedLabels, Metrics
+from tests.test_admin import admin_config, form_token
 from tests.webapp import AppFactory
 
 TOKEN = "12345"
@@ -93,3 +102,113 @@ def test_a_bounded_metric_must_name_the_values_of_exactly_its_labels() -> None:
     counter = Counter("c", "c", ["a", "b"], registry=CollectorRegistry())
     with pytest.raises(ValueError, match="exactly its labels"):
         BoundedLabels(counter, {"a": {"x"}})
+
+
+# -- item 7: logs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What the ``ivr`` loggers write, formatted as the app's own handler formats it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("ivr")
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    out = []
+    for line in stream.getvalue().splitlines():
+        assert len(line.encode("utf-8")) <= MAX_LINE_BYTES, line[:300]
+        out.append(json.loads(line))
+    return out
+
+
+def _hostile_requests(client: Any) -> int:
+    """Every endpoint, with a huge value in each field and header in turn; how many requests were made."""
+    # Form values fill the body up to its limit (64 KB); elsewhere, control characters, which JSON
+    # escapes to six bytes each.
+    field = "9" * (60_000)
+    big = "\x01" * HUGE
+    made = 0
+    for path in ("/voice", "/voice/step?s=1", "/status"):
+        for name in ("CallSid", "From", "Digits", "CallStatus"):
+            assert client.post(path, data={"CallSid": SID, name: field}).status_code != 413
+        client.post(path + ("&" if "?" in path else "?") + "q=" + big, data={"CallSid": SID})
+        client.post(path, data={"CallSid": SID}, headers={"X-Twilio-Signature": big, "User-Agent": big})
+        made += 6
+    client.post("/voice/" + "x/" * (HUGE // 2), data={"CallSid": SID})
+    for path in ("/healthz", "/metrics", "/admin/login"):
+        client.get(path + "?q=" + big, headers={"Host": "h" * 200, "X-Forwarded-For": big})
+    client.get("/" + "é" * HUGE)
+    token = form_token(client.get("/admin/login"))
+    form = {"csrf_token": token, "password": field, "next": "/admin/" + "n" * 3000}
+    client.post("/admin/login", data=form, headers={"X-Forwarded-For": big})
+    return made + 7
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "token"])
+def test_no_log_line_is_over_4_kb_whatever_a_request_carries(
+    make_app: AppFactory, log_lines: io.StringIO, signed: bool
+) -> None:
+    extra = {"TWILIO_AUTH_TOKEN": TOKEN} if signed else {}
+    app = make_app(LOG_LEVEL="INFO", TRUSTED_PROXIES=1, **admin_config(), **extra)
+    made = _hostile_requests(app.test_client())
+    lines = _lines(log_lines)
+    access = [line for line in lines if line["logger"] == "ivr.access"]
+    assert len(access) == made  # every request was logged, cut short
+    assert any("…[truncated" in str(line.get("path", "")) for line in access)
+    assert any(line["msg"].startswith("admin login failed from") for line in lines)
+    if signed:
+        assert any(line["msg"].startswith("forged or unsigned request refused") for line in lines)
+
+
+def test_a_huge_call_sid_never_becomes_the_logged_call_sid(make_app: AppFactory, log_lines: io.StringIO) -> None:
+    app = make_app(LOG_LEVEL="INFO")
+    client = app.test_client()
+    big = "CA" + "9" * HUGE
+    assert client.post("/voice", data={"CallSid": big}).status_code == 200  # a polite apology
+    assert client.post("/status", data={"CallSid": big, "CallStatus": "completed"}).status_code == 400
+    access = [line for line in _lines(log_lines) if line["logger"] == "ivr.access"]
+    assert [line["call_sid"] for line in access] == ["", ""]
+
+
+def test_a_long_traceback_is_cut_in_the_middle(
+    make_app: AppFactory, log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("boom " + "y" * HUGE + " the end")
+
+    monkeypatch.setattr(app_state(app).runner, "incoming", broken)
+    assert app.test_client().post("/voice", data={"CallSid": SID}).status_code == 200
+    (failed,) = [line for line in _lines(log_lines) if line["msg"] == "webhook failed"]
+    assert "Traceback" in failed["exc"] and failed["exc"].endswith("the end")
+    assert "…[truncated" in failed["exc"]
+
+
+def test_the_formatter_bounds_any_record() -> None:
+    fmt = JsonFormatter()
+    record = logging.LogRecord("ivr.x", logging.WARNING, __file__, 1, "m %s", ("é" * HUGE,), None)
+    record.fields = {f"k{i}": "\x00" * 5000 for i in range(40)} | {"n": 7}
+    line = fmt.format(record)
+    assert len(line.encode("utf-8")) <= MAX_LINE_BYTES
+    parsed = json.loads(line)
+    assert parsed["level"] == "warning" and parsed["msg"].startswith("m éé")
+    # A lone surrogate (which UTF-8 cannot hold) is written escaped, not dropped with the line.
+    record = logging.LogRecord("ivr.x", logging.INFO, __file__, 1, "bad \udc80 text", None, None)
+    line = fmt.format(record)
+    line.encode("utf-8")
+    assert json.loads(line)["msg"] == "bad \udc80 text"
+
+
+def test_clip_says_how_much_it_cut() -> None:
+    assert clip("abc", 3) == "abc"
+    assert clip("a" * 10, 4) == "aaaa…[truncated 6 chars]"
+    assert clip("0123456789", 4, keep_end=True) == "01…[truncated 6 chars]89"

@@ -18,6 +18,9 @@ log = logging.getLogger("ivr.voice")
 
 bp = Blueprint("voice", __name__)
 
+MAX_CALL_SID = 64
+"""Twilio's CallSids are 34 characters; anything much longer is not one."""
+
 
 def _twiml(
     body: str, node: str = "", path: tuple[str, ...] = (), prompts: tuple[tuple[str, str], ...] = ()
@@ -49,16 +52,32 @@ def _runner() -> CallRunner:
     return runner
 
 
+def _params() -> dict[str, str]:
+    """The form's parameters; NUL is never part of a real one, and PostgreSQL's text cannot hold it."""
+    return {k: v.replace("\x00", "") for k, v in request.form.items()}
+
+
+def _usable_sid(params: dict[str, str]) -> str | None:
+    """The request's CallSid, or None when it has none or one no Twilio call could have.
+
+    Only a usable one becomes ``g.call_sid``, which the access log writes: a
+    60 KB "CallSid" must not reach the logs, nor the store.
+    """
+    sid = params.get("CallSid", "")
+    if not sid or len(sid) > MAX_CALL_SID:
+        return None
+    g.call_sid = sid
+    return sid
+
+
 def _answer(work: str) -> Response:
     """Run a webhook; whatever breaks, the caller hears a polite apology, never Twilio's error."""
-    # NUL is never part of a real parameter, and PostgreSQL's text cannot hold it.
-    params = {k: v.replace("\x00", "") for k, v in request.form.items()}
-    sid = params.get("CallSid", "")
-    g.call_sid = sid
+    params = _params()
+    sid = _usable_sid(params)
     voices = current_app.extensions["ivr"].settings.voices
     apologies = current_app.extensions["ivr_metrics"].apologies
-    if not sid or len(sid) > 64:
-        log.warning("webhook without a usable CallSid")
+    if sid is None:
+        log.warning("webhook without a usable CallSid (%d characters)", len(params.get("CallSid", "")))
         apologies.labels("bad request").inc()
         return _twiml(apology(voices))
     try:
@@ -92,13 +111,13 @@ def step() -> Response:
 @require_twilio_signature
 def status() -> Response:
     """Twilio's status callback: records the call's final status and duration."""
-    sid = request.form.get("CallSid", "")
-    g.call_sid = sid
-    if not sid:
-        return Response("missing CallSid\n", status=400, mimetype="text/plain")
+    params = _params()
+    if _usable_sid(params) is None:
+        return Response("missing or malformed CallSid\n", status=400, mimetype="text/plain")
     try:
-        known = _runner().status({k: v.replace("\x00", "") for k, v in request.form.items()})
-        current_app.extensions["ivr_metrics"].calls_ended.labels(request.form.get("CallStatus", "")[:20]).inc()
+        known = _runner().status(params)
+        # The metric keeps Twilio's statuses apart and counts anything else as "other" (ivr.web.metrics).
+        current_app.extensions["ivr_metrics"].calls_ended.labels(params.get("CallStatus", "")).inc()
     except StoreUnavailable as exc:
         log.error("store unavailable: %s", exc)
         return Response("store unavailable\n", status=503, mimetype="text/plain")

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,3 +213,34 @@ def test_clip_says_how_much_it_cut() -> None:
     assert clip("abc", 3) == "abc"
     assert clip("a" * 10, 4) == "aaaa…[truncated 6 chars]"
     assert clip("0123456789", 4, keep_end=True) == "01…[truncated 6 chars]89"
+
+
+# -- item 11: /healthz -----------------------------------------------------------------------------
+
+
+def _store_down_urls(tmp_path: Path) -> list[tuple[str, list[str]]]:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    return [
+        # Nothing listens on port 1: the driver's error names the host and port.
+        ("postgresql+psycopg://postgres@127.0.0.1:1/test", ["127.0.0.1", "port", ":1", "psycopg", "refused"]),
+        # A directory that cannot exist (a file stands in the way): the driver may name the path.
+        (f"sqlite:///{blocker / 'sub' / 'ivr.db'}", [str(tmp_path), "a-file", "sqlite", "unable to open"]),
+    ]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["postgresql-closed-port", "sqlite-impossible-path"])
+def test_healthz_with_the_store_down_names_no_host_port_or_path(
+    make_app: AppFactory, tmp_path: Path, log_lines: io.StringIO, which: int
+) -> None:
+    url, secrets = _store_down_urls(tmp_path)[which]
+    app = make_app(DATABASE_URL=url)
+    resp = app.test_client().get("/healthz")
+    assert resp.status_code == 503
+    assert resp.get_json() == {"status": "unavailable", "store": "store unavailable"}
+    body = resp.get_data(as_text=True).lower()
+    assert not [s for s in secrets if s.lower() in body]
+    status = app.test_client().post("/status", data={"CallSid": SID, "CallStatus": "completed"})
+    assert status.status_code == 503 and status.get_data(as_text=True) == "store unavailable\n"
+    # Whoever runs the service still learns what went wrong, from the log.
+    assert any(line["msg"].startswith("health check: store unavailable:") for line in _lines(log_lines))

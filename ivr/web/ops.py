@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from ivr.storage.db import StoreUnavailable
 
 __all__ = ["bp"]
+
+log = logging.getLogger("ivr.ops")
 
 bp = Blueprint("ops", __name__)
 
@@ -19,5 +23,7 @@ def healthz() -> ResponseReturnValue:
     try:
         state.db.ping()
     except StoreUnavailable as exc:
-        return jsonify(status="unavailable", store=str(exc)), 503
+        # The driver's words name the database's host, port or file: for the log, never for whoever asks.
+        log.error("health check: store unavailable: %s", exc)
+        return jsonify(status="unavailable", store="store unavailable"), 503
     return jsonify(status="ok", menu=state.engine.menu.id, version=state.engine.menu.version)

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
+from twilio.request_validator import RequestValidator
 
 from ivr.web import app_state
 from ivr.web.logs import MAX_LINE_BYTES, JsonFormatter, clip
@@ -244,3 +246,112 @@ def test_healthz_with_the_store_down_names_no_host_port_or_path(
     assert status.status_code == 503 and status.get_data(as_text=True) == "store unavailable\n"
     # Whoever runs the service still learns what went wrong, from the log.
     assert any(line["msg"].startswith("health check: store unavailable:") for line in _lines(log_lines))
+
+
+# -- item 12: signatures and `ivr serve` ---------------------------------------------------------------
+
+
+def _sign(url: str, form: dict[str, str]) -> str:
+    return str(RequestValidator(TOKEN).compute_signature(url, form))
+
+
+def test_a_signature_is_checked_against_the_public_url_under_the_apps_mount_point(make_app: AppFactory) -> None:
+    # Behind a proxy that mounts the app at /ivr, Twilio calls https://ivr.example.com/ivr/voice.
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://ivr.example.com")
+    form = {"CallSid": SID}
+    client = app.test_client()
+
+    def post(signed_for: str) -> int:
+        headers = {"X-Twilio-Signature": _sign(signed_for, form)}
+        return int(client.post("/voice", data=form, headers=headers, base_url="http://10.0.0.5/ivr").status_code)
+
+    assert post("https://ivr.example.com/voice") == 403
+    assert post("https://ivr.example.com/ivr/voice") == 200
+
+
+def test_a_public_url_ignores_the_host_header_a_request_names(make_app: AppFactory) -> None:
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL="https://ivr.example.com")
+    form = {"CallSid": SID}
+    headers = {"X-Twilio-Signature": _sign("https://evil.example/voice", form), "Host": "evil.example"}
+    assert (
+        app.test_client().post("/voice", data=form, headers=headers, base_url="https://evil.example").status_code == 403
+    )
+
+
+def test_development_without_a_public_url_says_once_that_the_host_header_decides(
+    make_app: AppFactory, log_lines: io.StringIO
+) -> None:
+    app = make_app(TWILIO_AUTH_TOKEN=TOKEN)
+    client = app.test_client()
+    for _ in range(3):
+        client.post("/voice", data={"CallSid": SID})
+    warned = [line for line in _lines(log_lines) if "Host header" in line["msg"]]
+    assert len(warned) == 1 and "IVR_PUBLIC_URL" in warned[0]["msg"]
+
+
+_SETTINGS = ("TWILIO_AUTH_TOKEN", "IVR_PUBLIC_URL", "IVR_TRUSTED_PROXIES", "IVR_ENV", "IVR_INSECURE", "IVR_CONFIG")
+
+
+@pytest.fixture
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs ``ivr serve`` with ``env`` and nothing listening; gives the result and whether Flask.run was reached."""
+    from ivr.cli import main
+
+    for name in _SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    ran: list[dict[str, Any]] = []
+    monkeypatch.setattr(Flask, "run", lambda self, **kw: ran.append(kw))
+
+    def run(host: str, **env: str) -> tuple[Any, bool]:
+        env = {"IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", **env}
+        result = CliRunner().invoke(main, ["serve", "--host", host, "--port", "5999"], env=env)
+        return result, bool(ran)
+
+    return run
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "ivr.example.com"])
+def test_serving_to_others_without_a_token_warns_that_anyone_can_drive_any_call(serve: Any, host: str) -> None:
+    result, ran = serve(host)
+    assert result.exit_code == 0 and ran
+    assert "anyone who can reach it can drive any call" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "LOCALHOST"])
+def test_serving_on_loopback_does_not_warn(serve: Any, host: str) -> None:
+    result, ran = serve(host)
+    assert result.exit_code == 0 and ran
+    assert "warning" not in result.stderr
+
+
+def test_serving_to_others_with_a_token_but_no_public_url_warns_of_the_host_header(serve: Any) -> None:
+    result, _ = serve("0.0.0.0", TWILIO_AUTH_TOKEN=TOKEN)
+    assert "signatures are checked against the Host header each request names" in result.stderr
+    assert "anyone who can reach it" not in result.stderr
+    for protected in ({"IVR_PUBLIC_URL": "https://ivr.example.com"}, {"IVR_TRUSTED_PROXIES": "1"}):
+        result, _ = serve("0.0.0.0", TWILIO_AUTH_TOKEN=TOKEN, **protected)
+        assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+def test_the_development_servers_request_lines_are_cut_short(serve: Any) -> None:
+    serve("127.0.0.1")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.addHandler(handler)
+    level = werkzeug.level
+    werkzeug.setLevel(logging.INFO)  # as the server sets it when it first logs
+    try:
+        werkzeug.info('%s - - [%s] "%s" %s -', "127.0.0.1", "now", "GET /" + "x" * HUGE + " HTTP/1.1", 404)
+    finally:
+        werkzeug.removeHandler(handler)
+        werkzeug.setLevel(level)
+    line = stream.getvalue()
+    assert len(line.encode("utf-8")) <= MAX_LINE_BYTES and "…[truncated" in line and line.startswith("127.0.0.1")
+
+
+def test_production_with_a_token_but_no_public_url_nor_proxies_refuses_to_serve(serve: Any) -> None:
+    result, ran = serve("0.0.0.0", IVR_ENV="production", TWILIO_AUTH_TOKEN=TOKEN)
+    assert result.exit_code == 2 and not ran
+    assert "refusing to start in production without IVR_PUBLIC_URL or IVR_TRUSTED_PROXIES" in result.stderr
+    assert "Traceback" not in result.output

@@ -2,16 +2,61 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import sys
 from pathlib import Path
 
 import click
 
 from ivr.cli_common import refuse_menu
-from ivr.config import ConfigError
+from ivr.config import ConfigError, Settings
 from ivr.errors import MenuError
+from ivr.web.logs import MAX_LINE_BYTES, clip
 
-__all__ = ["serve"]
+__all__ = ["exposure_warnings", "is_loopback", "serve"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` listens only to this machine: 127.0.0.0/8, ::1 or ``localhost``."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another name (or 0.0.0.0's spelling as a name): it may be reachable from anywhere
+
+
+def exposure_warnings(host: str, settings: Settings) -> list[str]:
+    """What to tell whoever serves on ``host``, reachable by others, with these settings."""
+    if is_loopback(host):
+        return []
+    if not settings.twilio_auth_token:
+        return [
+            f"warning: serving on {host} without TWILIO_AUTH_TOKEN: anyone who can reach it can drive any call "
+            "(set TWILIO_AUTH_TOKEN, or serve on 127.0.0.1)"
+        ]
+    if not settings.public_url and not settings.trusted_proxies:
+        return [
+            f"warning: serving on {host} without IVR_PUBLIC_URL: signatures are checked against the Host header "
+            "each request names (set IVR_PUBLIC_URL to the URL Twilio calls, or IVR_TRUSTED_PROXIES behind a proxy)"
+        ]
+    return []
+
+
+class _ClipRequestLines(logging.Filter):
+    """Bounds the development server's request lines, which carry the whole requested path.
+
+    The server logs them through the ``werkzeug`` logger, outside the ``ivr``
+    loggers' JSON formatter (:mod:`ivr.web.logs`).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > MAX_LINE_BYTES // 4:
+            record.msg, record.args = clip(message, MAX_LINE_BYTES // 4), None
+        return True
 
 
 @click.command()
@@ -38,5 +83,11 @@ def serve(host: str, port: int, menu: Path | None, database_url: str | None, deb
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"ivr: serving {app_state(app).engine.menu.id} on http://{host}:{port}/voice", err=True)
+    state = app_state(app)
+    for warning in exposure_warnings(host, state.settings):
+        click.echo(warning, err=True)
+    click.echo(f"ivr: serving {state.engine.menu.id} on http://{host}:{port}/voice", err=True)
+    werkzeug = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _ClipRequestLines) for f in werkzeug.filters):
+        werkzeug.addFilter(_ClipRequestLines())
     app.run(host=host, port=port, debug=debug, use_reloader=debug, threaded=True)

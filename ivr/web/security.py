@@ -5,6 +5,11 @@ plus the POST parameters.  Behind a proxy the URL Flask sees differs from the
 one Twilio called (http vs https, an internal host or port), so the URL is
 rebuilt from the configured public base URL when there is one, or from the
 ``X-Forwarded-*`` headers of trusted proxies (applied by ProxyFix).
+
+With neither, the scheme and host come from the request itself: its ``Host``
+header, which the client chooses.  Production refuses that
+(:meth:`ivr.config.Settings.check_production`); in development it is logged
+once per app.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
-from flask import Request, abort, current_app, request
+from flask import Flask, Request, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from ivr.config import Settings
@@ -26,12 +32,31 @@ log = logging.getLogger("ivr.security")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_HOST_WARNED = "ivr_signature_host_warned"
+
+
 def signed_url(req: Request, settings: Settings) -> str:
-    """The URL Twilio called to make ``req``, as it signed it."""
+    """The URL Twilio called to make ``req``, as it signed it.
+
+    Behind ``IVR_PUBLIC_URL``, that base with the request's path as it was
+    sent (under the app's mount point, percent-encoded) and its query.
+    """
     if settings.public_url:
-        path = req.full_path if req.query_string else req.path
-        return settings.public_url + path
+        # req.url is quoted as it came; req.path and req.full_path are decoded, and leave out the mount point.
+        sent = urlsplit(req.url)
+        return settings.public_url + sent.path + (f"?{sent.query}" if sent.query else "")
     return req.url
+
+
+def _warn_of_host_header(app: Flask, settings: Settings) -> None:
+    """Say once per app that signatures are checked against the URL each request's ``Host`` header names."""
+    if settings.public_url or settings.trusted_proxies or app.extensions.get(_HOST_WARNED):
+        return
+    app.extensions[_HOST_WARNED] = True
+    log.warning(
+        "IVR_PUBLIC_URL is not set: signatures are checked against the Host header each request names "
+        "(set IVR_PUBLIC_URL to the URL Twilio calls, or IVR_TRUSTED_PROXIES behind a proxy)"
+    )
 
 
 def require_twilio_signature(view: F) -> F:
@@ -42,6 +67,7 @@ def require_twilio_signature(view: F) -> F:
         settings: Settings = current_app.extensions["ivr"].settings
         token = settings.twilio_auth_token
         if token:
+            _warn_of_host_header(current_app, settings)
             signature = request.headers.get("X-Twilio-Signature", "")
             url = signed_url(request, settings)
             params = request.form.to_dict() if request.method == "POST" else {}

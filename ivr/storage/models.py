@@ -4,6 +4,8 @@ A call's engine state lives here, keyed by CallSid, so any worker on any host
 can serve the next step.  ``step`` is a counter for optimistic concurrency and
 for spotting replayed or out-of-order webhooks; ``last_twiml`` is what the
 call was last told, answered again to a replay.
+
+``login_failures`` is the admin login's throttle (:mod:`ivr.storage.throttle`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.storage.base import Base
 
-__all__ = ["CallEvent", "CallRecord"]
+__all__ = ["CallEvent", "CallRecord", "LoginFailure"]
 
 
 class CallRecord(Base):
@@ -51,3 +53,24 @@ class CallEvent(Base):
     kind: Mapped[str] = mapped_column(String(20))
     node: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class LoginFailure(Base):
+    """A wrong admin password, or an attempt not judged yet: what the login throttle counts.
+
+    ``client`` is the address (an IPv6 one by its /64), ``device`` the id of a
+    browser that logged in before (empty for others).  Rows older than the
+    throttle's longest window are deleted as new attempts come.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_at", "at"),
+        Index("ix_login_failures_client_at", "client", "at"),
+        Index("ix_login_failures_device_at", "device", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(32), default="")
+    at: Mapped[dt.datetime]

@@ -41,10 +41,12 @@ def init_app(app: Flask) -> None:
         return
     # Imported only now: a webhook worker without the admin never loads the dashboard,
     # the browser phone, the TwiML phone under it or the speech engine.
+    from ivr.storage.throttle import LoginFailures
     from ivr.web.admin import auth, views, webphone_views  # noqa: F401 - importing them adds their routes to bp
-    from ivr.web.admin.auth import LoginThrottle, password_tag
+    from ivr.web.admin.auth import AdminSessionInterface, password_tag
     from ivr.web.admin.blueprint import AdminState, bp
     from ivr.web.admin.diagram import DiagramCache
+    from ivr.web.admin.throttle import LoginThrottle
     from ivr.web.admin.webphone import PhoneManager
     from ivr.web.admin.webphone_speech import SpeechCache
 
@@ -61,9 +63,11 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_PATH="/admin",  # the cookie never travels with the voice webhooks
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Always Secure behind an https public URL; otherwise per request (AdminSessionInterface).
         SESSION_COOKIE_SECURE=bool(settings.public_url and settings.public_url.startswith("https://")),
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=SESSION_HOURS),
     )
+    app.session_interface = AdminSessionInterface()
     speech = SpeechCache(voices=settings.tts_voices, rates=settings.tts_rates) if settings.admin_phone_speech else None
     phone = PhoneManager(
         app,
@@ -77,7 +81,8 @@ def init_app(app: Flask) -> None:
     )
     app.extensions["ivr_admin"] = AdminState(
         password_tag=password_tag(key, settings.admin_password),
-        throttle=LoginThrottle(),
+        # The failure counts are in the store, so every worker and host brakes the same guesses.
+        throttle=LoginThrottle(LoginFailures(app.extensions["ivr"].db)),
         diagrams=DiagramCache(),
         phone=phone,
         login_delay=settings.admin_login_delay,

@@ -9,8 +9,8 @@ from flask import Blueprint, Flask, current_app
 
 if TYPE_CHECKING:
     from ivr.web import IvrState
-    from ivr.web.admin.auth import LoginThrottle
     from ivr.web.admin.diagram import DiagramCache
+    from ivr.web.admin.throttle import LoginThrottle
     from ivr.web.admin.webphone import PhoneManager
 
 __all__ = ["AdminState", "admin_state", "bp", "ivr_state"]

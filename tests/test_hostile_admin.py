@@ -1,0 +1,320 @@
+"""A hostile probe of the admin dashboard and its browser phone (issue 15, items 2, 8, 9 and 10).
+
+- ``next`` after the login: CR, LF, NUL, tab, odd unicode, other hosts: always
+  a polite redirect to the overview, never a 500 or a header of the prober's;
+- guessing the password: per address, per browser and for everyone at once,
+  counted in the store by every app instance alike (SQLite and PostgreSQL),
+  also from rotating ``X-Forwarded-For`` addresses behind a trusted proxy;
+- the session cookie is Secure whenever the request came over https;
+- the phone's speech: fetched by an opaque per-call reference, one clip per
+  prompt, nothing of a read-back in a URL; one text the engine cannot say does
+  not silence the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from werkzeug.test import TestResponse
+
+from ivr.storage.db import Database
+from ivr.storage.throttle import LoginFailures, Tally
+from ivr.web.admin.throttle import Limits, LoginThrottle, client_key
+from tests.cards_support import db, db_url
+from tests.test_admin import PASSWORD, admin_app, admin_config, form_token, logged_in, set_cookie
+from tests.webapp import AppFactory
+
+__all__ = ["admin_app", "db", "db_url"]  # fixtures, imported for pytest
+
+PROXY = "10.0.0.1"
+"""The trusted proxy's own address: what REMOTE_ADDR is before ProxyFix."""
+
+
+def attempt(client: FlaskClient, password: str, *, via: str | None = None, **extra: Any) -> TestResponse:
+    """One login POST with the form's CSRF token, from ``via`` (an X-Forwarded-For address) if given."""
+    token = form_token(client.get("/admin/login"))
+    headers = {"X-Forwarded-For": via} if via else {}
+    return client.post(
+        "/admin/login",
+        data={"csrf_token": token, "password": password, **extra},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": PROXY} if via else {},
+    )
+
+
+# -- item 2: where a login goes -------------------------------------------------------------
+
+
+HOSTILE_NEXT = [
+    "/admin/\r\nSet-Cookie: planted=1",
+    "/admin/calls\rX-Evil: 1",
+    "/admin/calls\nX-Evil: 1",
+    "/admin/%0d%0aSet-Cookie:%20planted=1",  # encoded once more: decoded, it would be CR LF again
+    "/admin/\x00",
+    "/admin/calls\t",
+    "/admin/\u2028x",  # a line separator
+    "/admin/\u202ecalls",  # a right-to-left override
+    "/admin/ calls",
+    "//evil.example/admin/",
+    "/\\evil.example",
+    "/admin\\..\\voice",
+    "/admin//evil.example",
+    "https://evil.example/admin/",
+    "javascript:alert(1)",
+    "/admin/../voice",
+    "/admin/%2e%2e/voice",
+    "/administrator",
+    "/voice",
+    "x" * 3000,
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_a_hostile_next_after_the_login_goes_to_the_overview(admin_app: AppFactory, target: str) -> None:
+    client = admin_app().test_client()
+    shown = client.get("/admin/login", query_string={"next": target})
+    assert shown.status_code == 200
+    assert 'name="next" value=""' in shown.get_data(as_text=True)  # the form does not carry it on
+    resp = attempt(client, PASSWORD, next=target)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/"
+    assert "planted" not in str(resp.headers)
+    # Logged in already, the login form sends a hostile next to the overview too.
+    again = client.get("/admin/login", query_string={"next": target})
+    assert again.status_code == 302 and again.headers["Location"] == "/admin/"
+
+
+def test_a_raw_crlf_in_the_login_url_is_a_redirect_not_a_500(admin_app: AppFactory) -> None:
+    client = logged_in(admin_app())
+    resp = client.get("/admin/login?next=/admin/%0d%0aSet-Cookie:%20planted=1")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/"
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        ("/admin/nodes", "/admin/nodes"),
+        ("/admin/calls?window=24h", "/admin/calls?window=24h"),
+        ("/admin", "/admin"),
+        ("/admin/calls/CA测试", "/admin/calls/CA%E6%B5%8B%E8%AF%95"),  # unicode, %-encoded for the header
+    ],
+)
+def test_a_plain_admin_path_is_followed(admin_app: AppFactory, target: str, location: str) -> None:
+    resp = attempt(admin_app().test_client(), PASSWORD, next=target)
+    assert resp.status_code == 302 and resp.headers["Location"] == location
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/calls/CA%0d%0aX-Evil:%201", "/admin/calls?window=24h%0d%0aX-Evil:%201", "/admin/calls/CA%00"],
+)
+def test_the_login_redirect_of_a_weird_path_carries_no_header_break(admin_app: AppFactory, path: str) -> None:
+    client = admin_app().test_client()
+    resp = client.get(path)
+    assert resp.status_code == 302
+    location = resp.headers["Location"]
+    assert location.startswith("/admin/login") and "\r" not in location and "\n" not in location
+    assert "X-Evil" not in resp.headers
+    # Logging in from there lands on the overview: the broken path is not followed.
+    token = form_token(client.get(location))
+    final = client.post(location, data={"csrf_token": token, "password": PASSWORD})
+    assert final.status_code == 302 and final.headers["Location"] == "/admin/"
+
+
+def test_the_login_redirect_keeps_a_plain_path_and_its_query(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
+    location = client.get("/admin/calls?window=24h").headers["Location"]
+    assert location == "/admin/login?next=/admin/calls?window%3D24h"
+    resp = attempt(client, PASSWORD, next="/admin/calls?window=24h")
+    assert resp.headers["Location"] == "/admin/calls?window=24h"
+
+
+# -- item 10: guessing the password -------------------------------------------------------
+
+
+def test_rotating_forwarded_addresses_meet_the_global_brake(admin_app: AppFactory) -> None:
+    client = admin_app(TRUSTED_PROXIES=1).test_client()
+    statuses = [attempt(client, "guess", via=f"203.0.113.{i}").status_code for i in range(25)]
+    assert statuses[:20] == [401] * 20  # every address is new: only the global count can stop them
+    assert 429 in statuses[20:], statuses
+    refused = attempt(client, "guess", via="198.51.100.7")
+    assert refused.status_code == 429 and "Too many failed logins" in refused.get_data(as_text=True)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 300
+    # The right password from a new address waits too: the brake cannot tell who is guessing.
+    assert attempt(client, PASSWORD, via="198.51.100.8").status_code == 429
+
+
+def test_one_address_gets_five_tries_a_minute(admin_app: AppFactory) -> None:
+    client = admin_app(TRUSTED_PROXIES=1).test_client()
+    for _ in range(5):
+        assert attempt(client, "guess", via="203.0.113.9").status_code == 401
+    refused = attempt(client, PASSWORD, via="203.0.113.9")
+    assert refused.status_code == 429 and 50 <= int(refused.headers["Retry-After"]) <= 60
+    assert attempt(client, PASSWORD, via="203.0.113.10").status_code == 302  # another address is not held back
+
+
+def test_an_ipv6_subscriber_cannot_rotate_within_its_64(admin_app: AppFactory) -> None:
+    client = admin_app(TRUSTED_PROXIES=1).test_client()
+    statuses = [attempt(client, "guess", via=f"2001:db8:1:2::{i:x}").status_code for i in range(1, 8)]
+    assert statuses == [401] * 5 + [429] * 2
+    assert client_key("2001:db8:1:2::ff") == client_key("2001:db8:1:2:abcd::1") == "2001:db8:1:2::/64"
+    assert client_key("::ffff:192.0.2.1") == "192.0.2.1" and client_key("not an address") == "not an address"
+
+
+def test_a_browser_that_logged_in_before_is_not_held_back_by_the_global_brake(admin_app: AppFactory) -> None:
+    app = admin_app(TRUSTED_PROXIES=1)
+    operator = app.test_client()
+    assert attempt(operator, PASSWORD, via="192.0.2.50").status_code == 302
+    attacker = app.test_client()
+    for i in range(22):
+        attempt(attacker, "guess", via=f"203.0.113.{i}")
+    assert attempt(attacker, "guess", via="203.0.113.200").status_code == 429
+    # The operator's browser carries its device cookie: it logs in, from wherever it is.
+    operator.delete_cookie("ivr_admin", path="/admin")
+    assert attempt(operator, PASSWORD, via="198.51.100.1").status_code == 302
+    # Its login cleared its own failures only: the attackers' still brake everyone else.
+    assert attempt(app.test_client(), PASSWORD, via="198.51.100.2").status_code == 429
+    # A forged device cookie is worth nothing.
+    forger = app.test_client()
+    forger.set_cookie("ivr_admin_device", "IjEyMzQ1Njc4OTBhYmNkZWYi.forged.forged", path="/admin/login")
+    assert attempt(forger, PASSWORD, via="198.51.100.3").status_code == 429
+
+
+def test_a_known_browser_is_still_limited_to_five_tries_a_minute(admin_app: AppFactory) -> None:
+    client = admin_app(TRUSTED_PROXIES=1).test_client()
+    assert attempt(client, PASSWORD, via="192.0.2.50").status_code == 302
+    client.delete_cookie("ivr_admin", path="/admin")
+    statuses = [attempt(client, "guess", via=f"203.0.113.{i}").status_code for i in range(7)]
+    assert statuses == [401] * 5 + [429] * 2  # its device id is counted, whatever address it uses
+
+
+def test_the_global_wait_grows_and_is_bounded() -> None:
+    limits = Limits()
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+    def wait(total: int, ago: float = 0.0) -> float:
+        tally = Tally(client=(), device=(), total=total, latest=now - dt.timedelta(seconds=ago))
+        return limits.wait(tally, now, known_device=False)
+
+    assert wait(19) == 0
+    assert [wait(n) for n in (20, 21, 22, 25, 26, 40, 10_000)] == [5, 10, 20, 160, 300, 300, 300]
+    assert wait(21, ago=4) == 6 and wait(21, ago=11) <= 0  # counted from the latest failure
+    known = Tally(client=(), device=(), total=10_000, latest=now)
+    assert limits.wait(known, now, known_device=True) == 0
+
+
+def test_a_right_password_clears_its_own_failures(admin_app: AppFactory) -> None:
+    client = admin_app().test_client()
+    for _ in range(4):
+        assert attempt(client, "typo").status_code == 401
+    assert attempt(client, PASSWORD).status_code == 302
+    client.delete_cookie("ivr_admin", path="/admin")
+    for _ in range(5):
+        assert attempt(client, "typo").status_code == 401  # five again, not one
+
+
+def test_the_session_cookie_is_secure_over_https_through_a_trusted_proxy(admin_app: AppFactory) -> None:
+    client = admin_app(TRUSTED_PROXIES=1).test_client()
+    token = form_token(client.get("/admin/login", headers={"X-Forwarded-Proto": "https"}))
+    resp = client.post(
+        "/admin/login",
+        data={"csrf_token": token, "password": PASSWORD},
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.1"},
+    )
+    assert resp.status_code == 302
+    assert "Secure" in set_cookie(resp) and "Secure" in set_cookie(resp, "ivr_admin_device")
+    plain = admin_app(TRUSTED_PROXIES=1).test_client()
+    resp = attempt(plain, PASSWORD, via="192.0.2.1")
+    assert "Secure" not in set_cookie(resp)  # plain-http development keeps a cookie that comes back
+    # Without a trusted proxy, a client's own X-Forwarded-Proto is not believed.
+    direct = admin_app().test_client()
+    token = form_token(direct.get("/admin/login"))
+    resp = direct.post(
+        "/admin/login", data={"csrf_token": token, "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"}
+    )
+    assert "Secure" not in set_cookie(resp)
+
+
+def test_with_the_store_down_the_throttle_counts_in_memory(tmp_path: Path, admin_app: AppFactory) -> None:
+    (tmp_path / "ivr.db").mkdir()  # SQLite cannot open a directory
+    client = admin_app(tmp_path).test_client()
+    for _ in range(5):
+        assert attempt(client, "guess").status_code == 401
+    assert attempt(client, PASSWORD).status_code == 429
+
+
+# -- item 10: the count in the store, shared ---------------------------------------------
+
+
+def _two_apps(make_app: AppFactory, tmp_path: Path, db_url: str) -> list[Flask]:
+    apps = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        apps.append(make_app(tmp_path / name, DATABASE_URL=db_url, **admin_config()))
+    return apps
+
+
+def test_two_app_instances_share_the_count(make_app: AppFactory, tmp_path: Path, db_url: str) -> None:
+    one, two = (app.test_client() for app in _two_apps(make_app, tmp_path, db_url))
+    for client in (one, two, one, two, one):
+        assert attempt(client, "guess").status_code == 401
+    assert attempt(two, PASSWORD).status_code == 429
+    assert attempt(one, PASSWORD).status_code == 429
+
+
+def test_concurrent_guesses_on_two_instances_get_exactly_five_through(
+    make_app: AppFactory, tmp_path: Path, db_url: str
+) -> None:
+    apps = _two_apps(make_app, tmp_path, db_url)
+    clients = [apps[i % 2].test_client() for i in range(12)]
+    tokens = [form_token(c.get("/admin/login")) for c in clients]
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(clients))
+
+    def guess(client: FlaskClient, token: str) -> None:
+        start.wait()
+        status = client.post("/admin/login", data={"csrf_token": token, "password": "guess"}).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in zip(clients, tokens, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [401] * 5 + [429] * 7, statuses
+
+
+def test_the_migration_makes_the_table_and_old_rows_are_deleted(db: Database) -> None:
+    with db.session() as s:
+        assert s.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+    start = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    now = [start]
+    throttle = LoginThrottle(LoginFailures(db), clock=lambda: now[0])
+    for i in range(30):
+        now[0] = start + dt.timedelta(seconds=i)
+        assert throttle.admit(f"192.0.2.{i}") == 0 or i >= 20
+    assert throttle.store is not None and throttle.store.count() >= 20
+    assert throttle.admit("192.0.2.99") > 0  # the global brake, from the store's count
+    now[0] = start + dt.timedelta(hours=2)
+    assert throttle.admit("192.0.2.99") == 0
+    assert throttle.store.count() == 1  # the old rows went; the new attempt is counted
+
+
+def test_failures_are_counted_per_client_in_utc_across_zones(db: Database) -> None:
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    now = [dt.datetime(2026, 12, 1, 17, 0, tzinfo=beijing)]
+    throttle = LoginThrottle(LoginFailures(db), clock=lambda: now[0])
+    for _ in range(5):
+        assert throttle.admit("192.0.2.1") == 0
+    assert LoginFailures(db).count() == 5  # in the store, not in the fallback's memory
+    assert 59 <= throttle.admit("192.0.2.1") <= 60
+    now[0] = now[0].astimezone(dt.UTC) + dt.timedelta(seconds=61)
+    assert throttle.admit("192.0.2.1") == 0

@@ -34,11 +34,21 @@ from ivr.engine import (
     Transfer,
     TransferDone,
 )
-from ivr.errors import EngineUsageError, ServiceUnavailable, StaleStateError
+from ivr.errors import ServiceUnavailable, StaleStateError
 from ivr.rules import mask_keys, mask_phone
 from ivr.services.registry import Handler, ServiceContext
 
-__all__ = ["MAX_SERVICE_CALLS", "CallSession", "Dialer", "HandlerSource", "StepEvent", "Turn", "agent_dialer"]
+__all__ = [
+    "MAX_SERVICE_CALLS",
+    "CallSession",
+    "Dialer",
+    "HandlerSource",
+    "StepEvent",
+    "Turn",
+    "agent_dialer",
+    "forget_secrets",
+    "forget_stored_secrets",
+]
 
 log = logging.getLogger("ivr.calls")
 
@@ -118,15 +128,6 @@ class CallSession:
         step = self.engine.send(state, event)
         record = StepEvent(type(event).__name__, state.node, self._describe(state, event))
         return self._carry(step.actions, step.state, step.path, [record], ctx)
-
-    def hang_up(self, state: CallState) -> CallState | None:
-        """The state of a call the caller left, with what they keyed in secret dropped; None if already ended."""
-        if state.awaiting == "ended":
-            return None
-        try:
-            return self.engine.send(state, HungUp()).state
-        except (StaleStateError, EngineUsageError):
-            return None
 
     # -- plumbing -------------------------------------------------------------
 
@@ -210,6 +211,31 @@ class CallSession:
         if isinstance(event, RecordingDone):
             return {"seconds": event.seconds}
         return {}
+
+
+def forget_secrets(state: CallState) -> CallState:
+    """What a call that is over keeps of its state: nothing keyed in secret, and no ID number in full.
+
+    The one rule for what a finished call may keep, used by Twilio's status
+    callback and by the sweep of abandoned calls alike.  Variables keyed in
+    masked entries (passwords) are dropped; ID numbers are kept only masked,
+    as logs show them (:meth:`CallState.redacted_vars` decides what is one).
+
+    A call awaiting a recording goes on awaiting it: when the caller's hang-up
+    ends a ``<Record>``, Twilio still requests its action URL, often after the
+    status callback, and the message must still be saved.  Any other call is
+    ended.
+    """
+    kept = {k: v for k, v in state.redacted_vars().items() if k not in state.secret}
+    return state.evolve(awaiting="recording" if state.awaiting == "recording" else "ended", vars=kept, secret=())
+
+
+def forget_stored_secrets(text: str) -> str:
+    """:func:`forget_secrets` on a stored state's JSON; a state that cannot be read is dropped whole (``""``)."""
+    try:
+        return forget_secrets(CallState.from_json(text)).to_json()
+    except StaleStateError:
+        return ""
 
 
 def agent_dialer(agent_number: str | None) -> Dialer:

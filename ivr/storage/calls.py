@@ -1,20 +1,38 @@
-"""The shared call store: a call's engine state by CallSid, with optimistic concurrency."""
+"""The shared call store: a call's engine state by CallSid, with optimistic concurrency.
+
+A call is ``in-progress`` until Twilio's status callback ends it, or the sweep
+finds it idle for too long (the callback was lost) and abandons it.  Steps are
+saved only while a call is in progress, so a step that was still running when
+the call ended cannot write its state (passwords included) back; the one kind
+of step an ended call still takes, a recording the hang-up finished, is saved
+by :meth:`CallStore.settle`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
 
-__all__ = ["CallStore", "StoredCall"]
+__all__ = ["ABANDONED", "IN_PROGRESS", "SWEEP_LIMIT", "CallStore", "IdleCall", "StoredCall"]
+
+log = logging.getLogger("ivr.calls")
+
+IN_PROGRESS = "in-progress"
+"""The status of a call that has not ended; any other status is a final one."""
+ABANDONED = "abandoned"
+"""The status the sweep gives a call whose status callback never came."""
+SWEEP_LIMIT = 100
+"""Calls one sweep abandons at most, so a sweep run after a request stays short; the next takes the rest."""
 
 _CALLS = cast(Table, CallRecord.__table__)
 _EVENTS = cast(Table, CallEvent.__table__)
@@ -26,7 +44,11 @@ _LOAD = select(
 ).where(_CALLS.c.call_sid == bindparam("sid"))
 _ADVANCE = (
     update(_CALLS)
-    .where(_CALLS.c.call_sid == bindparam("sid"), _CALLS.c.step == bindparam("expected"))
+    .where(
+        _CALLS.c.call_sid == bindparam("sid"),
+        _CALLS.c.step == bindparam("expected"),
+        _CALLS.c.status == IN_PROGRESS,
+    )
     .values(
         node=bindparam("new_node"),
         state=bindparam("new_state"),
@@ -36,6 +58,7 @@ _ADVANCE = (
     )
 )
 _ADD_EVENTS = insert(_EVENTS)
+Events = Sequence[tuple[str, str, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,15 @@ class StoredCall:
     last_twiml: str
     status: str
     caller: str
+
+
+@dataclass(frozen=True)
+class IdleCall:
+    """A call in progress that has not moved for too long: what the sweep needs to abandon it."""
+
+    call_sid: str
+    step: int
+    state: str
 
 
 class CallStore:
@@ -73,7 +105,7 @@ class CallStore:
         state: str,
         now: dt.datetime,
         twiml_for: Callable[[int], str],
-        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+        events: Events = (),
         again: bool = False,
     ) -> StoredCall:
         """Store a call at its first step, and return it as stored.
@@ -115,9 +147,9 @@ class CallStore:
         state: str,
         twiml: str,
         now: dt.datetime,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+        events: Events = (),
     ) -> bool:
-        """Save the call's next state if nobody else has moved it since ``expected_step``."""
+        """Save the call's next state if it is still in progress and nobody has moved it since ``expected_step``."""
         params = {
             "sid": call_sid,
             "expected": expected_step,
@@ -128,42 +160,115 @@ class CallStore:
             "now": now,
         }
         with self.db.connection() as conn:
-            result = conn.execute(_ADVANCE, params)
-            if result.rowcount != 1:
+            if conn.execute(_ADVANCE, params).rowcount != 1:
                 return False
-            if events:
-                conn.execute(
-                    _ADD_EVENTS,
-                    [
-                        {
-                            "call_sid": call_sid,
-                            "seq": expected_step,
-                            "at": now,
-                            "kind": kind,
-                            "node": node_,
-                            "detail": json.dumps(dict(detail), ensure_ascii=False, default=str),
-                        }
-                        for kind, node_, detail in events
-                    ],
-                )
+            self._add_events(conn, call_sid, expected_step, now, events)
             return True
 
-    def finish(
-        self, call_sid: str, status: str, duration: int | None, now: dt.datetime, state: str | None = None
+    def settle(
+        self, call_sid: str, expected_step: int, *, node: str, state: str, now: dt.datetime, events: Events = ()
     ) -> bool:
-        """Close the call with its final status and duration (and its final ``state``); False if it is unknown."""
+        """Save the last step of a call that has ended (a recording its hang-up finished), once.
+
+        Guarded like :meth:`advance`, but only for a call that has ended; its
+        status and end stay as they are, and it keeps no TwiML to repeat.
+        """
+        calls = _CALLS.c
+        query = (
+            update(_CALLS)
+            .where(calls.call_sid == call_sid, calls.step == expected_step, calls.status != IN_PROGRESS)
+            .values(node=node, state=state, last_twiml="", step=expected_step + 1, updated_at=now)
+        )
+        with self.db.connection() as conn:
+            if conn.execute(query).rowcount != 1:
+                return False
+            self._add_events(conn, call_sid, expected_step, now, events)
+            return True
+
+    def finish(self, call_sid: str, status: str, duration: int | None, now: dt.datetime, state: str) -> bool:
+        """Close the call with its final status and duration, keeping ``state``; False if it is unknown.
+
+        The TwiML kept for replays goes: an ended call is answered with a hang-up,
+        and its last document may read the caller's ID number back.
+        """
         with self.db.session() as s:
             row = s.get(CallRecord, call_sid)
             if row is None:
                 return False
             row.status = status[:20]
             row.duration = duration
-            if state is not None:
-                row.state = state
+            row.state = state
+            row.last_twiml = ""
             row.ended_at = now
             row.updated_at = now
             self._events(s, call_sid, row.step, now, [("status", "", {"status": status, "duration": duration})])
             return True
+
+    # -- calls whose end never came, and old calls ------------------------------
+
+    def idle_calls(self, cutoff: dt.datetime, limit: int = SWEEP_LIMIT) -> list[IdleCall]:
+        """Calls still in progress that have not moved since before ``cutoff``, the longest idle first."""
+        calls = _CALLS.c
+        query = (
+            select(calls.call_sid, calls.step, calls.state)
+            .where(calls.status == IN_PROGRESS, calls.updated_at < cutoff)
+            .order_by(calls.updated_at)
+            .limit(limit)
+        )
+        with self.db.connection() as conn:
+            return [IdleCall(*row) for row in conn.execute(query).all()]
+
+    def abandon(self, call_sid: str, expected_step: int, state: str, now: dt.datetime, idle: int = 0) -> bool:
+        """End a call whose status callback never came, keeping ``state``; False if it moved on or ended since.
+
+        ``idle``: the seconds it had been idle at least, for its event.
+
+        Guarded by the step and the status, so when every worker sweeps at once
+        each call is abandoned once, with one event.
+        """
+        calls = _CALLS.c
+        query = (
+            update(_CALLS)
+            .where(calls.call_sid == call_sid, calls.step == expected_step, calls.status == IN_PROGRESS)
+            .values(status=ABANDONED, state=state, last_twiml="", ended_at=now, updated_at=now)
+        )
+        with self.db.connection() as conn:
+            if conn.execute(query).rowcount != 1:
+                return False
+            self._add_events(
+                conn, call_sid, expected_step, now, [("status", "", {"status": ABANDONED, "idle_over": idle})]
+            )
+            return True
+
+    def sweep(
+        self, cutoff: dt.datetime, now: dt.datetime, forget: Callable[[str], str], limit: int = SWEEP_LIMIT
+    ) -> list[str]:
+        """Abandon up to ``limit`` calls idle since before ``cutoff``; the CallSids abandoned.
+
+        ``forget`` turns a stored state into what an ended call may keep (the
+        call session's rule: :func:`ivr.session.forget_stored_secrets`).
+        """
+        abandoned = []
+        idle = round((now - cutoff).total_seconds())
+        for call in self.idle_calls(cutoff, limit):
+            if self.abandon(call.call_sid, call.step, forget(call.state), now, idle=idle):
+                log.info("call %s abandoned: no status callback, idle over %d s", call.call_sid, idle)
+                abandoned.append(call.call_sid)
+        return abandoned
+
+    def purge(self, before: dt.datetime) -> tuple[int, int]:
+        """Delete the calls that ended before ``before``, with their events; (calls, events) deleted.
+
+        Calls in progress are kept whatever their age (the sweep ends them
+        first).  Voicemails, loss reports and the audit trail are records of
+        their own, kept: they carry the CallSid, not the call.
+        """
+        calls = _CALLS.c
+        ended = (calls.status != IN_PROGRESS, calls.ended_at < before)
+        with self.db.connection() as conn:
+            events = conn.execute(delete(_EVENTS).where(_EVENTS.c.call_sid.in_(select(calls.call_sid).where(*ended))))
+            deleted = conn.execute(delete(_CALLS).where(*ended))
+        return int(deleted.rowcount), int(events.rowcount)
 
     def events(self, call_sid: str) -> list[tuple[str, str, dict[str, Any]]]:
         """The call's events in order: (kind, node, detail)."""
@@ -177,9 +282,25 @@ class CallStore:
             return int(s.scalar(select(func.count()).select_from(CallRecord)) or 0)
 
     @staticmethod
-    def _events(
-        s: Any, call_sid: str, seq: int, now: dt.datetime, events: Sequence[tuple[str, str, Mapping[str, Any]]]
-    ) -> None:
+    def _add_events(conn: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
+        if events:
+            conn.execute(
+                _ADD_EVENTS,
+                [
+                    {
+                        "call_sid": call_sid,
+                        "seq": seq,
+                        "at": now,
+                        "kind": kind,
+                        "node": node,
+                        "detail": json.dumps(dict(detail), ensure_ascii=False, default=str),
+                    }
+                    for kind, node, detail in events
+                ],
+            )
+
+    @staticmethod
+    def _events(s: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
         for kind, node, detail in events:
             s.add(
                 CallEvent(

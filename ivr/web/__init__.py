@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.audio import AudioLibrary
@@ -50,6 +50,12 @@ class IvrState:
     schema_ready: bool = False
     _last_try: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_sweep: float = 0.0
+    _sweep_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        # The first sweep comes one interval after start-up, so short-lived apps (tests) never sweep unasked.
+        self._next_sweep = time.monotonic() + self.settings.call_sweep_interval
 
     def ensure_schema(self) -> None:
         """Migrate the database if that has not worked yet (it may have been down at start-up)."""
@@ -65,6 +71,33 @@ class IvrState:
                 log.error("database not ready: %s", exc)
                 return
             self.schema_ready = True
+
+    def sweep_due(self) -> bool:
+        """Whether this process's sweep of abandoned calls is due (``IVR_CALL_SWEEP_INTERVAL``); if so, it is taken.
+
+        A timestamp, not a thread: it survives gunicorn's fork as it is, and
+        leaves nothing running behind an app a test throws away.
+        """
+        interval = self.settings.call_sweep_interval
+        if interval <= 0:
+            return False
+        with self._sweep_lock:
+            now = time.monotonic()
+            if now < self._next_sweep:
+                return False
+            self._next_sweep = now + interval
+            return True
+
+    def sweep_calls(self) -> int:
+        """End the calls idle over ``IVR_CALL_IDLE_TIMEOUT`` as abandoned; how many.  Never raises: it logs."""
+        try:
+            return len(self.runner.sweep(self.settings.call_idle_timeout))
+        except StoreUnavailable as exc:
+            log.error("the sweep of abandoned calls failed: %s", exc)
+            return 0
+        except Exception:  # a sweep runs after some request's answer, which must not suffer for it
+            log.exception("the sweep of abandoned calls failed")
+            return 0
 
     def seed_demo(self) -> None:
         """Load the fictional demo cardholders (docs/demo-data.md) into this app's database."""
@@ -143,6 +176,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     @app.before_request
     def _schema() -> None:
         state.ensure_schema()
+
+    # Every worker sweeps abandoned calls now and then, once some request's answer is sent; the
+    # store's guarded update makes sweeps on every worker and host at once harmless.
+    @app.after_request
+    def _sweep_after(response: Response) -> Response:
+        if state.sweep_due():
+            response.call_on_close(state.sweep_calls)
+        return response
 
     from ivr.web import admin, ops, voice
 

@@ -8,6 +8,14 @@ so consecutive steps may be served by different workers or hosts.
 
 Replays and out-of-order requests are recognised by the step number in the
 URL: they get the call's current TwiML again, not a second transaction.
+
+A call that has ended (Twilio's status callback came, or the sweep abandoned
+it) keeps nothing secret (:func:`ivr.session.forget_secrets`) and answers any
+request with a bare ``<Hangup/>``: never its last words again, which may read
+the caller's ID number back.  The one step it still takes is the action of a
+``<Record>`` the caller's hang-up finished, which Twilio requests after the
+hang-up, often after the status callback: the message is saved, then the
+answer is the same ``<Hangup/>``.
 """
 
 from __future__ import annotations
@@ -23,17 +31,18 @@ from ivr.engine import (
     Digits,
     Engine,
     Event,
+    Hangup,
     NoInput,
     RecordingDone,
     TransferDone,
 )
 from ivr.errors import StaleStateError
 from ivr.services.registry import ServiceContext
-from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn
-from ivr.storage.calls import CallStore, StoredCall
+from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn, forget_secrets, forget_stored_secrets
+from ivr.storage.calls import IN_PROGRESS, SWEEP_LIMIT, CallStore, StoredCall
 from ivr.web.twiml import TwimlWriter
 
-__all__ = ["CallRunner", "Reply"]
+__all__ = ["CallRunner", "Reply", "sweep_idle_calls"]
 
 log = logging.getLogger("ivr.calls")
 
@@ -41,6 +50,10 @@ MAX_CALL_SECONDS = 4 * 3600
 """Twilio ends a call after four hours; longer durations are forged or broken."""
 
 DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed", "canceled"})
+
+ONGOING_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
+"""Twilio's call statuses before the end: status callbacks for these (an operator may ask Twilio for
+``initiated``, ``ringing`` and ``answered`` events too) do not end the call."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,8 @@ class CallRunner:
         self.clock = clock
         self.observer = observer
         """Called with each step's events once they are stored (metrics)."""
+        self.hangup = writer.write((Hangup("menu"),), step_base, 0, {})
+        """What a call that has ended is told, whatever it asks: ``<Hangup/>`` and nothing else."""
 
     # -- webhooks -----------------------------------------------------------
 
@@ -89,8 +104,8 @@ class CallRunner:
         sid = params["CallSid"]
         existing = self.store.load(sid)
         if existing is not None:
-            # Twilio retried the incoming webhook: say the same again.
-            return Reply(existing.last_twiml, self._node_of(existing))
+            # Twilio retried the incoming webhook: say the same again, unless the call has ended.
+            return self._repeat(existing)
         return self._begin(sid, params.get("From", ""))
 
     def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
@@ -104,9 +119,13 @@ class CallRunner:
             expected = int(query.get("s", ""))
         except ValueError:
             expected = -1
+        if stored.status != IN_PROGRESS:
+            if expected == stored.step:
+                self._after_end(stored, params, query)
+            return Reply(self.hangup, "")
         if expected != stored.step:
             # A replay or a request from an old document: repeat where the call is.
-            return Reply(stored.last_twiml, self._node_of(stored))
+            return self._repeat(stored)
         try:
             state = CallState.from_json(stored.state)
             self.engine.check_state(state)
@@ -133,29 +152,71 @@ class CallRunner:
             events=turn.events,
         )
         if not saved:
-            # Another worker answered this step first: answer as it did.
+            # Another worker answered this step first (answer as it did), or the call ended meanwhile.
             latest = self.store.load(sid)
             if latest is not None:
-                return Reply(latest.last_twiml, self._node_of(latest))
+                return self._repeat(latest)
         self._observe(turn.events)
         return Reply(twiml, turn.state.node, turn.path, tuple(played))
 
     def status(self, params: Mapping[str, str]) -> bool:
-        """Twilio's final status callback: close the call record, and forget what the caller keyed in secret."""
-        duration = _bounded_int(params.get("CallDuration", ""), MAX_CALL_SECONDS)
+        """Twilio's status callback: at the end, close the call record and forget what the caller keyed in secret.
+
+        False when the store does not know the call.  A callback for a status
+        before the end (ringing, answered) changes nothing.
+        """
         sid = params["CallSid"]
-        ended: str | None = None
+        status = params.get("CallStatus", "completed")
+        if status in ONGOING_STATUSES:
+            return self.store.load(sid) is not None
+        duration = _bounded_int(params.get("CallDuration", ""), MAX_CALL_SECONDS)
         stored = self.store.load(sid)
-        if stored is not None:
-            try:
-                # A caller who hung up mid-entry may have left a password in the state.
-                left = self.session.hang_up(CallState.from_json(stored.state))
-            except StaleStateError:
-                left = None
-            ended = left.to_json() if left is not None else None
-        return self.store.finish(sid, params.get("CallStatus", "completed"), duration, self.clock(), state=ended)
+        if stored is None:
+            return False
+        # A caller who hung up mid-entry may have left a password in the state.
+        left = forget_stored_secrets(stored.state)
+        return self.store.finish(sid, status, duration, self.clock(), state=left)
+
+    def sweep(self, idle_timeout: float, limit: int = SWEEP_LIMIT) -> list[str]:
+        """End the calls idle over ``idle_timeout`` seconds as abandoned (their status callback was lost).
+
+        They keep what a call ended by its status callback keeps; the CallSids
+        abandoned, at most ``limit`` of them (the next sweep takes the rest).
+        """
+        return sweep_idle_calls(self.store, self.clock(), idle_timeout, limit)
 
     # -- plumbing -------------------------------------------------------------
+
+    def _repeat(self, stored: StoredCall) -> Reply:
+        """The call's current TwiML again; a bare hang-up once it has ended."""
+        if stored.status != IN_PROGRESS:
+            return Reply(self.hangup, "")
+        return Reply(stored.last_twiml, self._node_of(stored))
+
+    def _after_end(self, stored: StoredCall, params: Mapping[str, str], query: Mapping[str, str]) -> None:
+        """A request at the step of a call that has ended: save the recording its hang-up finished, if it awaits one."""
+        try:
+            state = CallState.from_json(stored.state)
+        except StaleStateError:
+            return
+        if state.awaiting != "recording":
+            return
+        event = self._event(state, params, query)
+        if event is None:
+            return
+        now = self.clock()
+        try:
+            turn = self.session.send(
+                state, event, ServiceContext(call_sid=stored.call_sid, caller=stored.caller, now=now)
+            )
+        except StaleStateError:
+            return
+        left = forget_secrets(turn.state)
+        if self.store.settle(
+            stored.call_sid, stored.step, node=left.node, state=left.to_json(), now=now, events=turn.events
+        ):
+            log.info("call %s: the recording its hang-up finished was handled at %s", stored.call_sid, left.node)
+            self._observe(turn.events)
 
     def _observe(self, events: Sequence[StepEvent]) -> None:
         if self.observer is not None:
@@ -216,6 +277,16 @@ class CallRunner:
             return CallState.from_json(stored.state).node
         except StaleStateError:
             return ""
+
+
+def sweep_idle_calls(store: CallStore, now: dt.datetime, idle_timeout: float, limit: int = SWEEP_LIMIT) -> list[str]:
+    """Abandon the calls of ``store`` idle over ``idle_timeout`` seconds at ``now`` (see :meth:`CallRunner.sweep`).
+
+    The webhook's own periodic sweep and ``ivr db sweep`` both come here, so
+    both drop what Twilio's status callback drops.
+    """
+    cutoff = now - dt.timedelta(seconds=idle_timeout)
+    return store.sweep(cutoff, now, forget_stored_secrets, limit)
 
 
 def _bounded_int(text: str, limit: int) -> int | None:

@@ -1,19 +1,21 @@
-"""``ivr db``: preparing the hotline's database.
+"""``ivr db``: preparing the hotline's database, and what it keeps of calls.
 
 It lives beside :mod:`ivr.cards_cli`, above the storage layer, since seeding
-goes through the card services' rules.
+goes through the card services' rules, and sweeping through the call session's
+rule for what an ended call may keep.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ivr.config import ConfigError, Settings
+from ivr.config import ConfigError, Settings, parse_duration
 
 if TYPE_CHECKING:
     from ivr.storage.db import Database
@@ -92,3 +94,63 @@ def seed(demo: bool, database_url: str | None) -> None:
         f"{added_count} demo card(s) added, {len(results) - added_count} already there; "
         "passwords and what to try: docs/demo-data.md"
     )
+
+
+@db.command()
+@click.option("--database-url", envvar="IVR_DATABASE_URL", help="SQLAlchemy URL of the database.")
+def sweep(database_url: str | None) -> None:
+    """Abandon idle calls, dropping their secrets.
+
+    A call is idle when it has not moved for IVR_CALL_IDLE_TIMEOUT (its status
+    callback was lost); it keeps no password, no full ID number and no TwiML.
+    """
+    from ivr.storage.calls import SWEEP_LIMIT, CallStore
+    from ivr.storage.db import StoreUnavailable
+    from ivr.web.calls import sweep_idle_calls
+
+    total = 0
+    with open_database(database_url) as (settings, database):
+        store = CallStore(database)
+        try:
+            while True:  # in batches, as the webhook's own sweeps go
+                ended = sweep_idle_calls(store, settings.now(), settings.call_idle_timeout, SWEEP_LIMIT)
+                total += len(ended)
+                if len(ended) < SWEEP_LIMIT:
+                    break
+        except StoreUnavailable as exc:
+            _fail(str(exc))
+    click.echo(f"{total} idle call(s) ended as abandoned (idle over {settings.call_idle_timeout:g} s)")
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value).total_seconds()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@db.command()
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="DURATION",
+    callback=_duration,
+    help="How long ago the calls ended: 30d, 12h, 1h30m, 90s.",
+)
+@click.option("--database-url", envvar="IVR_DATABASE_URL", help="SQLAlchemy URL of the database.")
+def purge(older_than: float, database_url: str | None) -> None:
+    """Delete ended calls older than --older-than.
+
+    Calls that ended longer ago than the duration go, with their events.
+    Calls in progress are kept (ivr db sweep ends the abandoned ones);
+    voicemails, loss reports and the audit trail are records of their own, kept.
+    """
+    from ivr.storage.calls import CallStore
+    from ivr.storage.db import StoreUnavailable
+
+    with open_database(database_url) as (settings, database):
+        try:
+            calls, events = CallStore(database).purge(settings.now() - dt.timedelta(seconds=older_than))
+        except StoreUnavailable as exc:
+            _fail(str(exc))
+    click.echo(f"{calls} ended call(s) deleted, with {events} event(s)")

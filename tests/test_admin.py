@@ -161,7 +161,7 @@ def test_anonymous_visitors_are_sent_to_the_login_form_and_the_api_says_401(admi
     assert "/admin/calls" in resp.headers["Location"]
     api = client.post("/admin/phone/calls")
     assert api.status_code == 401 and "log" in api.json["error"]  # type: ignore[index]
-    assert client.get("/admin/phone/tts?text=hi&lang=en-US").status_code == 401
+    assert client.get("/admin/phone/calls/CA1/speech/x").status_code == 401
     # The callers' side is untouched by the login.
     assert client.post("/voice", data={"CallSid": "CA1", "From": "+8613800000000"}).status_code == 200
 

@@ -14,7 +14,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import logging
+import re
 import threading
+import time
+import wave
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +32,19 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
+from ivr.phone import twiml
 from ivr.storage.db import Database
 from ivr.storage.throttle import LoginFailures, Tally
+from ivr.tts import TTSError
+from ivr.web.admin.blueprint import admin_state
 from ivr.web.admin.throttle import Limits, LoginThrottle, client_key
+from ivr.web.admin.webphone_clips import PlayRuns
+from ivr.web.admin.webphone_speech import SpeechCache, SpeechUnavailable, UnspeakableText, wav_seconds
+from ivr.web.logs import JsonFormatter
 from tests.cards_support import db, db_url
 from tests.test_admin import PASSWORD, admin_app, admin_config, form_token, logged_in, set_cookie
+from tests.test_phone import Phone
+from tests.twiml_tools import WebCall
 from tests.webapp import AppFactory
 
 __all__ = ["admin_app", "db", "db_url"]  # fixtures, imported for pytest
@@ -318,3 +334,255 @@ def test_failures_are_counted_per_client_in_utc_across_zones(db: Database) -> No
     assert 59 <= throttle.admit("192.0.2.1") <= 60
     now[0] = now[0].astimezone(dt.UTC) + dt.timedelta(seconds=61)
     assert throttle.admit("192.0.2.1") == 0
+
+
+# -- item 8: the phone's speech by reference -----------------------------------------------
+
+ID = "11010519491231002X"
+KEYED_ID = ID[:-1] + "*"
+SPACED_ID = " ".join(ID)
+
+
+def _wav(seconds: float) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * int(8000 * seconds))
+    return out.getvalue()
+
+
+def next_event(phone: Phone, after: int, test: Callable[[dict[str, Any]], bool]) -> tuple[int, dict[str, Any]]:
+    """The first event past number ``after`` that passes ``test``, and its number."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for i in range(after + 1, len(phone.events)):
+            if test(phone.events[i]):
+                return i, phone.events[i]
+        if phone.ended:
+            break
+        phone.poll()
+    raise AssertionError(f"no such event after {after}: {[e['event'] for e in phone.events[after + 1 :]]}")
+
+
+def read_back(phone: Phone) -> tuple[int, dict[str, Any]]:
+    """Through the activation menu to the ID number's read-back: its first prompt event, and its number."""
+    at, _ = next_event(phone, -1, lambda e: e["event"] == "gather")
+    assert phone.press("1") == 202
+    at, _ = next_event(phone, at, lambda e: e["event"] == "request" and e.get("node") == "activate_id")
+    at, _ = next_event(phone, at, lambda e: e["event"] == "gather")
+    assert phone.press(KEYED_ID) == 202
+    at, _ = next_event(phone, at, lambda e: e["event"] == "input")
+    return next_event(phone, at, lambda e: e["event"] in ("say", "play") and e.get("clip") is not None)
+
+
+@pytest.fixture
+def speaking_app(tmp_path: Path, admin_app: AppFactory) -> Iterator[Flask]:
+    """The dashboard with a stand-in speech engine (half a second of silence for every prompt)."""
+    app = admin_app(tmp_path)
+    admin_state(app).phone.speech = SpeechCache(lambda text, language: _wav(0.5))
+    yield app
+    admin_state(app).phone.shutdown()
+
+
+class Records(logging.Handler):
+    """Every log record of ivr, formatted with its fields (what a log file would hold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_a_read_back_is_fetched_by_an_opaque_reference_and_never_logged(speaking_app: Flask) -> None:
+    records = Records()
+    logger = logging.getLogger("ivr")
+    level = logger.level
+    logger.addHandler(records)
+    logger.setLevel(logging.DEBUG)
+    try:
+        phone = Phone(logged_in(speaking_app)).start()
+        _, say = read_back(phone)
+        assert say["event"] == "say" and SPACED_ID in say["text"]  # the transcript shows it, as a caller hears it
+        assert re.fullmatch(rf"/admin/phone/calls/{re.escape(phone.urls['id'])}/speech/[\w-]{{22}}", say["clip"])
+        audio = phone.client.get(say["clip"])
+        assert audio.status_code == 200 and audio.mimetype == "audio/wav"
+        assert audio.headers["Cache-Control"] == "no-store"  # a read-back is not kept in the browser's cache
+        phone.hang_up()
+        # The same words in another call: another reference (not a hash of the words, which could be guessed).
+        other = Phone(logged_in(speaking_app)).start()
+        _, again = read_back(other)
+        assert again["text"] == say["text"] and again["clip"].rsplit("/", 1)[1] != say["clip"].rsplit("/", 1)[1]
+        other.hang_up()
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(level)
+    logged = "\n".join(records.lines)
+    assert "/speech/" in logged  # the access log saw the fetches...
+    for form in (ID, KEYED_ID, SPACED_ID, ID[6:14]):
+        assert form not in logged, form  # ...and nothing of the ID number
+
+
+def test_a_calls_clips_are_its_sessions_only(speaking_app: Flask) -> None:
+    phone = Phone(logged_in(speaking_app)).start()
+    _, say = next_event(phone, -1, lambda e: e["event"] == "say")
+    assert phone.client.get(say["clip"]).status_code == 200
+    assert logged_in(speaking_app).get(say["clip"]).status_code == 404  # another session
+    assert speaking_app.test_client().get(say["clip"]).status_code == 401  # nobody's
+    guessed = say["clip"].rsplit("/", 1)[0] + "/" + "A" * 22
+    assert phone.client.get(guessed).status_code == 404
+    phone.hang_up()
+
+
+def test_a_run_of_files_is_one_clip(rendered: tuple[Path, Any], tmp_path: Path, admin_app: AppFactory) -> None:
+    app = admin_app(tmp_path, AUDIO_DIR=str(rendered[0]), ADMIN_PHONE_SPEECH=False)
+    # What the read-back plays, as the webhook answers it to a call of its own.
+    web = WebCall(app.test_client())
+    web.press("1").press(KEYED_ID)
+    files = [p.text or "" for p in ET.fromstring(web.twiml).iterfind("Gather/Play")]
+    assert len(files) >= 19
+    expected = 0.0
+    for name in files:
+        with app.test_client().get(name) as served:  # closed: send_file holds the file open
+            expected += wav_seconds(served.data)
+    try:
+        phone = Phone(logged_in(app)).start()
+        at, first = read_back(phone)
+        assert first["event"] == "play" and "url" not in first
+        clip = phone.client.get(first["clip"])
+        assert clip.status_code == 200
+        assert wav_seconds(clip.data) == pytest.approx(expected, abs=0.05)  # every file of the run, in one clip
+        _, second = next_event(phone, at, lambda e: e["event"] == "play")
+        assert second.get("part") is True and "clip" not in second and "url" not in second
+        phone.hang_up()
+    finally:
+        admin_state(app).phone.shutdown()
+    assert not [e for e in phone.events if "/audio/" in json.dumps(e)]  # no file name reaches the page
+
+
+def test_runs_of_files_follow_the_document() -> None:
+    doc = twiml.parse_twiml(
+        "<Response><Say>hi</Say><Play>/a/1.wav</Play><Play>/a/2.wav</Play><Pause/><Play>/a/3.wav</Play>"
+        '<Gather><Play loop="2">/a/4.wav</Play><Play>/a/5.wav</Play></Gather>'
+        "<Play>https://cdn.example.com/6.wav</Play><Play>/a/7.wav</Play></Response>"
+    )
+    runs = PlayRuns.of(doc, "http://localhost/voice", lambda url: url.startswith("http://localhost/"))
+    base = "http://localhost/a/"
+    assert runs.at(base + "1.wav") == ((base + "1.wav", 1), (base + "2.wav", 1))
+    assert runs.at(base + "2.wav") is None  # in the clip of the run above
+    assert runs.at(base + "3.wav") == ((base + "3.wav", 1),)
+    assert runs.at(base + "4.wav") == ((base + "4.wav", 2), (base + "5.wav", 1))
+    assert runs.at(base + "5.wav") is None
+    assert runs.at(base + "7.wav") == ((base + "7.wav", 1),)  # after a file elsewhere: a run of its own
+    assert runs.at("http://localhost/answer") == (("http://localhost/answer", 1),)  # not in the document
+
+
+# -- item 9: one bad text does not silence the phone -----------------------------------------
+
+
+class Engine:
+    """A stand-in speech engine that fails on the texts ``fails`` says, like espeak on control characters."""
+
+    def __init__(self, fails: Callable[[str], bool] = lambda text: False, error: type[Exception] = TTSError) -> None:
+        self.fails = fails
+        self.error = error
+        self.asked: list[str] = []
+
+    def __call__(self, text: str, language: str) -> bytes:
+        self.asked.append(text)
+        if self.fails(text):
+            raise self.error(f"the speech engine failed 3 times to say {text!r}: the audio is silent")
+        return _wav(0.2)
+
+
+def test_control_characters_never_reach_the_engine() -> None:
+    engine = Engine(fails=lambda text: any(ord(ch) < 32 for ch in text))
+    cache = SpeechCache(engine)
+    with pytest.raises(UnspeakableText, match="nothing to say"):
+        cache.wav("\x00\x01", "en-US")
+    assert engine.asked == []
+    assert cache.wav("hello\x00\r\nworld\u202e", "en-US")[:4] == b"RIFF"
+    assert engine.asked == ["hello world"]
+    assert cache.wav("hello world", "en-US") and len(engine.asked) == 1  # the same prompt, cached
+
+
+def test_a_text_the_engine_cannot_say_does_not_silence_the_others() -> None:
+    engine = Engine(fails=lambda text: text == "bad")
+    cache = SpeechCache(engine)
+    for _ in range(5):
+        with pytest.raises(UnspeakableText):
+            cache.wav("bad", "en-US")
+    assert engine.asked == ["bad"]  # remembered: not tried again
+    for word in ("one", "two", "three", "four"):
+        assert cache.wav(word, "en-US")[:4] == b"RIFF"
+
+
+def test_failures_are_remembered_within_a_bound() -> None:
+    engine = Engine(fails=lambda text: text.startswith("bad"))
+    cache = SpeechCache(engine, max_failures=3, broken_after=100)
+    for i in range(5):
+        with pytest.raises(UnspeakableText):
+            cache.wav(f"bad {i}", "en-US")
+        cache.wav(f"good {i}", "en-US")
+    with pytest.raises(UnspeakableText):
+        cache.wav("bad 0", "en-US")  # forgotten (only 3 are kept), so asked again
+    assert engine.asked.count("bad 0") == 2 and engine.asked.count("bad 4") == 1
+
+
+def test_a_broken_engine_stops_all_speech_for_a_while() -> None:
+    engine = Engine(fails=lambda text: True)
+    cache = SpeechCache(engine, retry_after=0.2)
+    for word in ("one", "two"):
+        with pytest.raises(UnspeakableText):
+            cache.wav(word, "en-US")
+    with pytest.raises(SpeechUnavailable) as third:
+        cache.wav("three", "en-US")
+    assert not isinstance(third.value, UnspeakableText) and "3 different prompts" in str(third.value)
+    asked = len(engine.asked)
+    with pytest.raises(SpeechUnavailable):
+        cache.wav("four", "en-US")
+    assert len(engine.asked) == asked  # not asked while it is off
+    time.sleep(0.3)
+    engine.fails = lambda text: False
+    assert cache.wav("four", "en-US")[:4] == b"RIFF"
+
+
+def test_an_engine_that_cannot_start_stops_all_speech_at_once() -> None:
+    cache = SpeechCache(Engine(fails=lambda text: True, error=ImportError))
+    with pytest.raises(SpeechUnavailable, match="cannot start") as first:
+        cache.wav("one", "en-US")
+    assert not isinstance(first.value, UnspeakableText)
+
+
+def test_an_engines_error_never_quotes_a_read_backs_digits(caplog: pytest.LogCaptureFixture) -> None:
+    cache = SpeechCache(Engine(fails=lambda text: True))
+    logger = logging.getLogger("ivr")
+    logger.propagate = True
+    try:
+        with caplog.at_level(logging.WARNING, logger="ivr"), pytest.raises(UnspeakableText) as refused:
+            cache.wav(f"您输入的身份证号码是{SPACED_ID}，确认请按1", "cmn-CN")
+    finally:
+        logger.propagate = False
+    assert "***" in str(refused.value)
+    for shown in (str(refused.value), caplog.text):
+        assert "1 1 0 1" not in shown and "1 2 3 1" not in shown
+
+
+def test_one_prompt_that_fails_leaves_the_calls_other_prompts_spoken(tmp_path: Path, admin_app: AppFactory) -> None:
+    app = admin_app(tmp_path)
+    admin_state(app).phone.speech = SpeechCache(Engine(fails=lambda text: "欢迎" in text))
+    try:
+        phone = Phone(logged_in(app)).start()
+        at, welcome = next_event(phone, -1, lambda e: e["event"] == "say")
+        refused = phone.client.get(welcome["clip"])
+        assert refused.status_code == 422 and "this prompt" in refused.json["error"]  # type: ignore[index]
+        assert phone.press("4") == 202  # the menu listens while its prompt plays
+        _, ecard = next_event(phone, at, lambda e: e["event"] == "say" and "电子社保卡" in e["text"])
+        assert phone.client.get(ecard["clip"]).status_code == 200
+        phone.hang_up()
+    finally:
+        admin_state(app).phone.shutdown()

@@ -139,7 +139,9 @@ def test_played_files_are_given_to_the_page_by_a_url_it_can_fetch() -> None:
     call.on_event(ev.PlayEvent(url="https://cdn.example.com/p/cd34.wav", seconds=1.0))
     call.on_event(ev.Request(method="POST", url="http://localhost/voice/step?s=2", status=200, params={"Digits": "1"}))
     events, ended, _ = call.since(0)
-    assert [e.get("url") for e in events[:2]] == ["/audio/ab12.wav", "https://cdn.example.com/p/cd34.wav"]
+    # This app's file by an opaque clip of the call (no file name); a file elsewhere by its URL.
+    assert "url" not in events[0] and events[0]["clip"].startswith(f"/admin/phone/calls/{call.id}/speech/")
+    assert events[1]["url"] == "https://cdn.example.com/p/cd34.wav" and "clip" not in events[1]
     assert events[0]["label"] == "label of ab12.wav"
     assert events[2]["path"] == "/voice/step?s=2" and "params" not in events[2]  # no keys echoed back
     assert [e["i"] for e in events] == [0, 1, 2] and not ended
@@ -214,34 +216,44 @@ def _wav(seconds: float) -> bytes:
     return out.getvalue()
 
 
-def test_the_tts_endpoint_serves_cached_wav(phone_app: Flask) -> None:
+def test_a_prompts_clip_serves_its_cached_wav(tmp_path: Path, admin_app: AppFactory) -> None:
     made: list[tuple[str, str]] = []
 
     def synthesize(text: str, language: str) -> bytes:
         made.append((text, language))
         return _wav(0.5)
 
-    admin_state(phone_app).phone.speech = SpeechCache(synthesize)
-    client = logged_in(phone_app)
-    resp = client.get("/admin/phone/tts", query_string={"text": "您好", "lang": "cmn-CN"})
-    assert resp.status_code == 200 and resp.mimetype == "audio/wav" and resp.data[:4] == b"RIFF"
-    assert made == [("您好", "zh-CN")]  # Polly's Mandarin tag, as the local engine knows it
-    again = client.get("/admin/phone/tts", query_string={"text": "您好", "lang": "cmn-CN"})
-    assert again.data == resp.data and len(made) == 1
-    etag = resp.headers["ETag"]
-    assert client.get("/admin/phone/tts?text=您好&lang=cmn-CN", headers={"If-None-Match": etag}).status_code == 304
-    assert client.get("/admin/phone/tts?text=&lang=en-US").status_code == 400
-    assert client.get("/admin/phone/tts?text=hi&lang=<script>").status_code == 400
-    assert client.get("/admin/phone/tts", query_string={"text": "x" * 1001, "lang": "en-US"}).status_code == 400
+    app = admin_app(tmp_path)
+    admin_state(app).phone.speech = SpeechCache(synthesize)
+    try:
+        phone = Phone(logged_in(app)).start()
+        say = phone.wait_for("say", text=WELCOME)
+        resp = phone.client.get(say["clip"])
+        assert resp.status_code == 200 and resp.mimetype == "audio/wav" and resp.data[:4] == b"RIFF"
+        # Once, for the call's timing; in Polly's Mandarin tag as the engine knows it.
+        assert made == [(say["text"], "zh-CN")]
+        again = phone.client.get(say["clip"])
+        assert again.data == resp.data and len(made) == 1
+        assert phone.client.get("/admin/phone/tts?text=hi&lang=en-US").status_code == 404  # no words in URLs
+        phone.hang_up()
+    finally:
+        admin_state(app).phone.shutdown()
 
 
-def test_a_tts_failure_is_a_503_with_a_json_reason(phone_app: Flask) -> None:
+def test_a_prompt_that_cannot_be_spoken_is_a_422_with_a_json_reason(tmp_path: Path, admin_app: AppFactory) -> None:
     def broken(text: str, language: str) -> bytes:
         raise RuntimeError("no espeak")
 
-    admin_state(phone_app).phone.speech = SpeechCache(broken)
-    resp = logged_in(phone_app).get("/admin/phone/tts?text=hello&lang=en-US")
-    assert resp.status_code == 503 and "no espeak" in resp.json["error"]  # type: ignore[index]
+    app = admin_app(tmp_path)
+    admin_state(app).phone.speech = SpeechCache(broken)
+    try:
+        phone = Phone(logged_in(app)).start()
+        say = phone.wait_for("say", text=WELCOME)
+        resp = phone.client.get(say["clip"])
+        assert resp.status_code == 422 and "no espeak" in resp.json["error"]  # type: ignore[index]
+        phone.hang_up()
+    finally:
+        admin_state(app).phone.shutdown()
 
 
 def test_with_speech_a_prompt_lasts_as_long_as_its_audio(tmp_path: Path, admin_app: AppFactory) -> None:

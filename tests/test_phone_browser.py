@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,11 @@ def test_the_browser_phone_calls_the_hotline(server: tuple[str, Flask], page: An
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     speech: list[tuple[int, str]] = []
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     page.on(
         "response",
-        lambda r: speech.append((r.status, r.headers.get("content-type", ""))) if "/admin/phone/tts" in r.url else None,
+        lambda r: speech.append((r.status, r.headers.get("content-type", ""))) if "/speech/" in r.url else None,
     )
 
     # Anyone opening the phone is sent to the login form first.
@@ -116,10 +119,14 @@ def test_the_browser_phone_calls_the_hotline(server: tuple[str, Flask], page: An
     transcript.get_by_text("Call ended (caller hangup", exact=False).wait_for(timeout=WAIT_MS)
     assert page.locator("#call-button").is_enabled()
 
-    # The prompts were spoken through the TTS endpoint (without a speech engine: refused cleanly, text only).
+    # The prompts were spoken through their clips (without a speech engine: refused cleanly, text only),
+    # fetched by opaque references: no prompt's words in any URL the page asked for.
     assert speech, "the page fetched no prompt audio"
     expected = {(200, "audio/wav")} if shutil.which("espeak-ng") else {(503, "application/json")}
     assert set(speech) == expected, speech
+    queries = {urllib.parse.urlsplit(u).query.split("=")[0] for u in requested if urllib.parse.urlsplit(u).query}
+    assert queries <= {"after", "next"}, queries  # the events poll (after=N&wait=S) and the login's next
+    assert not [u for u in requested if "%" in urllib.parse.urlsplit(u).path], requested  # no words in a path
 
     # The call is on the dashboard like any other, with its path.
     page.goto(f"{base}/admin/calls")

@@ -209,7 +209,8 @@ def _headers(resp: Response) -> Response:
         "default-src 'self'; img-src 'self' data:; media-src 'self' https: blob:; style-src 'self'; "
         "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     )
-    if request.endpoint not in ("admin.static", "admin.api_tts", "admin.menu_svg"):
+    # Prompts' audio is no-store too: a read-back speaks an ID number.
+    if request.endpoint not in ("admin.static", "admin.menu_svg"):
         resp.headers["Cache-Control"] = "no-store"
     return resp
 

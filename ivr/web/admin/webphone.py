@@ -5,7 +5,9 @@ the same TwiML interpreter, on the real clock), run in a background thread
 against this very app in-process (WSGI, no network).  The caller is a
 :class:`BrowserCaller`: its keys come over HTTP into a queue.  What the
 interpreter does goes, as the simulator's JSON events, into the call's log,
-which the page polls.  The prompts' audio is in :mod:`ivr.web.admin.webphone_speech`.
+which the page polls.  The prompts' audio is in :mod:`ivr.web.admin.webphone_speech`;
+the page fetches it by the opaque references of :mod:`ivr.web.admin.webphone_clips`
+(each prompt's event carries its ``clip`` URL), never by its words.
 
 Calls live in this process's memory (at most :attr:`PhoneManager.max_calls`
 at once; one the page stops polling hangs up after ``idle_timeout``).  Under
@@ -31,6 +33,7 @@ from ivr.phone import events as ev
 from ivr.phone.callers import DTMF, CallerHungUp, InputKind, LiveCaller
 from ivr.phone.client import WsgiClient
 from ivr.phone.clock import Clock, RealClock
+from ivr.web.admin.webphone_clips import ClipBook, FilesClip, PlayRuns, PromptWatcher, SayClip
 from ivr.web.admin.webphone_speech import PhoneSpeaker, SpeechCache, SpeechUnavailable, tts_language, valid_language
 
 __all__ = [
@@ -145,14 +148,33 @@ class _Log:
 
 
 class PhoneCall:
-    """One browser-phone call: its caller, its event log, and the thread that plays it."""
+    """One browser-phone call: its caller, its event log, its prompts' clips, and the thread that plays it.
 
-    def __init__(self, owner: str, base_url: str, idle_timeout: float, audio_labels: Callable[[str], str]) -> None:
+    ``speech_base`` is where the page fetches clips (``<speech_base><call id>/speech/<clip id>``);
+    ``speak`` says whether ``<Say>`` prompts get clips (there is a speech engine).
+    """
+
+    def __init__(
+        self,
+        owner: str,
+        base_url: str,
+        idle_timeout: float,
+        audio_labels: Callable[[str], str],
+        *,
+        speech_base: str = "/admin/phone/calls/",
+        speak: bool = False,
+    ) -> None:
         self.id = secrets.token_urlsafe(12)
         self.owner = owner
         self.base_url = base_url
         self.idle_timeout = idle_timeout
         self.audio_labels = audio_labels
+        self.speech_base = speech_base
+        self.speak = speak
+        self.clips = ClipBook()
+        self.watcher: PromptWatcher | None = None
+        """The interpreter's client, watched (set when the call starts): which files make one prompt."""
+        self._runs = PlayRuns()
         self.created = time.monotonic()
         self.last_seen = self.created
         self.call_sid = ""
@@ -197,18 +219,38 @@ class PhoneCall:
             # The page needs the path and status, not the parameters (they would echo passwords).
             item.pop("params", None)
             item["path"] = self._local(event.url) or event.url
+            if self.watcher is not None:
+                self._runs, self.watcher.runs = self.watcher.runs, PlayRuns()
+        if isinstance(event, ev.SayEvent) and self.speak:
+            item["clip"] = self._clip(SayClip(event.text, event.language))
         if isinstance(event, ev.PlayEvent) and event.url:
-            # This app's own files by their path (the in-process host means nothing to the browser);
-            # files elsewhere (a CDN) as they are, for the browser to fetch itself.
-            local = self._local(event.url)
-            item["url"] = local if local is not None else event.url
             item["label"] = self.audio_labels(event.url)
+            if self._local(event.url) is None:
+                item["url"] = event.url  # elsewhere (a CDN): the browser fetches it itself
+            else:
+                # This app's files by reference, a run of them as one clip: no file names, no order to read.
+                item.pop("url", None)
+                run = self._runs.at(event.url)
+                if run is None:
+                    item["part"] = True  # its sound is in the clip of the run it belongs to
+                else:
+                    audio = self.watcher.joined(run) if self.watcher is not None else b""
+                    item["clip"] = self._clip(FilesClip(audio))
         if isinstance(event, ev.RedirectEvent | ev.GatherEvent):
             key = "url" if isinstance(event, ev.RedirectEvent) else "action"
             item[key] = self._local(str(item[key])) or item[key]
         if isinstance(event, ev.End) and self.caller.hangup_reason == "idle":
             item["reason"] = "abandoned"
         self.add(item)
+
+    def _clip(self, clip: SayClip | FilesClip) -> str:
+        """Keep ``clip`` for the page; the URL it fetches it from."""
+        return f"{self.speech_base}{self.id}/speech/{self.clips.add(clip)}"
+
+    def watch(self, client: WsgiClient) -> PromptWatcher:
+        """The client the interpreter is to use: ``client``, watched for the runs of files to join."""
+        self.watcher = PromptWatcher(client, lambda url: self._local(url) is not None)
+        return self.watcher
 
     def _local(self, url: str) -> str | None:
         """``url`` as a path on this app, or None if it is elsewhere."""
@@ -291,8 +333,11 @@ class PhoneManager:
         with self._lock:
             return sum(1 for c in self._calls.values() if not c.ended)
 
-    def start(self, owner: str) -> PhoneCall:
-        """Place a call for the session ``owner``; :class:`PhoneBusy` when too many are in progress."""
+    def start(self, owner: str, speech_base: str = "/admin/phone/calls/") -> PhoneCall:
+        """Place a call for the session ``owner``; :class:`PhoneBusy` when too many are in progress.
+
+        ``speech_base`` is the URL path the page fetches the call's clips under.
+        """
         with self._lock:
             self._prune()
             if sum(1 for c in self._calls.values() if not c.ended) >= self.max_calls:
@@ -300,7 +345,14 @@ class PhoneManager:
                     f"{self.max_calls} phone calls are in progress already: hang one up, "
                     f"or wait {int(self.idle_timeout)} s for an abandoned one to end"
                 )
-            call = PhoneCall(owner, self.base_url, self.idle_timeout, self._label)
+            call = PhoneCall(
+                owner,
+                self.base_url,
+                self.idle_timeout,
+                self._label,
+                speech_base=speech_base,
+                speak=self.speech is not None,
+            )
             self._calls[call.id] = call
         call.thread = threading.Thread(target=self._run, args=(call,), name=f"ivr-phone-{call.id}", daemon=True)
         call.thread.start()
@@ -339,7 +391,7 @@ class PhoneManager:
                 speaker=PhoneSpeaker(self.speech),
                 on_event=call.on_event,
                 url=f"{self.base_url}/voice",
-                client=WsgiClient(self.app, f"{self.base_url}/"),
+                client=call.watch(WsgiClient(self.app, f"{self.base_url}/")),
                 status_callback="/status",
                 auth_token=self.auth_token,
                 from_number=FROM_NUMBER,

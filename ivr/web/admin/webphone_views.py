@@ -5,8 +5,10 @@
   waiting up to S seconds (at most 20) for one to come; ``ended`` once the call is over.
 - ``POST /admin/phone/calls/<id>/keys`` with ``{"keys": "1"}``: press keys (0-9, * and #).
 - ``POST /admin/phone/calls/<id>/hangup``: hang up.
-- ``GET /admin/phone/tts?text=...&lang=...``: a prompt as ``audio/wav``; 503 with a JSON error
-  when speech synthesis fails (the page then shows the text only).
+- ``GET /admin/phone/calls/<id>/speech/<clip>``: a prompt as ``audio/wav``, by the ``clip`` URL
+  its event carries (an opaque id, never the prompt's words: a read-back's digits stay out of
+  URLs and logs); 422 with a JSON error when this prompt cannot be spoken, 503 when speech
+  synthesis is off or broken (the page then shows the text only).  Not cached by the browser.
 
 POSTs need the ``X-CSRF-Token`` header (the page has the token in a meta tag).
 """
@@ -20,14 +22,14 @@ from ivr.phone.callers import DTMF
 from ivr.web.admin.auth import session_uid
 from ivr.web.admin.blueprint import admin_state, bp
 from ivr.web.admin.webphone import PhoneBusy, PhoneCall
-from ivr.web.admin.webphone_speech import SpeechCache, SpeechUnavailable, valid_language
+from ivr.web.admin.webphone_clips import SayClip
+from ivr.web.admin.webphone_speech import SpeechCache, SpeechUnavailable, UnspeakableText
 
 __all__: list[str] = []
 
 MAX_WAIT = 20.0
 """The longest a poll waits for news, so proxies do not time it out."""
 MAX_KEYS = 32
-MAX_TTS_TEXT = 1000
 
 
 def _call(call_id: str) -> PhoneCall | None:
@@ -57,7 +59,7 @@ def phone() -> ResponseReturnValue:
 def api_start() -> ResponseReturnValue:
     """Place a call to the hotline."""
     try:
-        call = admin_state().phone.start(session_uid())
+        call = admin_state().phone.start(session_uid(), speech_base=url_for("admin.phone") + "/calls/")
     except PhoneBusy as exc:
         return jsonify(error=str(exc)), 429
     return jsonify(
@@ -112,24 +114,27 @@ def api_hangup(call_id: str) -> ResponseReturnValue:
     return jsonify(ended=True), 202
 
 
-@bp.get("/phone/tts")
-def api_tts() -> ResponseReturnValue:
-    """A prompt's speech as ``audio/wav``, synthesised once and cached."""
-    text = request.args.get("text", "")
-    language = request.args.get("lang", "")
-    if not text or len(text) > MAX_TTS_TEXT or not valid_language(language):
-        return jsonify(error=f"give text (up to {MAX_TTS_TEXT} characters) and lang (like cmn-CN, en-US)"), 400
-    speech: SpeechCache | None = admin_state().phone.speech
-    if speech is None:
-        return jsonify(error="speech synthesis is turned off for the phone"), 503
-    etag = SpeechCache.key(text, language)
-    if request.if_none_match.contains(etag):
-        return Response(status=304, headers={"ETag": f'"{etag}"'})
-    try:
-        data = speech.wav(text, language)
-    except SpeechUnavailable as exc:
-        return jsonify(error=str(exc)), 503
-    resp = Response(data, mimetype="audio/wav")
-    resp.set_etag(etag)
-    resp.headers["Cache-Control"] = "private, max-age=86400"
-    return resp
+@bp.get("/phone/calls/<call_id>/speech/<clip_id>")
+def api_speech(call_id: str, clip_id: str) -> ResponseReturnValue:
+    """A prompt of the call as ``audio/wav``, by its clip id."""
+    call = _call(call_id)
+    if call is None:
+        return _no_call()
+    clip = call.clips.get(clip_id)
+    if clip is None:
+        return jsonify(error="no such prompt in this call (or no longer kept)"), 404
+    if isinstance(clip, SayClip):
+        speech: SpeechCache | None = admin_state().phone.speech
+        if speech is None:
+            return jsonify(error="speech synthesis is turned off for the phone"), 503
+        try:
+            data = speech.wav(clip.text, clip.language)
+        except UnspeakableText as exc:
+            return jsonify(error=str(exc)), 422
+        except SpeechUnavailable as exc:
+            return jsonify(error=str(exc)), 503
+    else:
+        data = clip.wav
+        if not data:
+            return jsonify(error="none of this prompt's audio files could be read"), 422
+    return Response(data, mimetype="audio/wav")

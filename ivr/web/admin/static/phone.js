@@ -2,7 +2,9 @@
  *
  * The server runs the call (the simulator's TwiML interpreter, on the real clock) and logs its events;
  * this page long-polls the log, shows each event in the transcript, plays each prompt in order
- * (<Say> through the TTS endpoint, <Play> from its URL), and sends each key the moment it is pressed.
+ * (this app's prompts by the opaque clip URL their event carries, one clip per prompt, never by
+ * their words or file names; <Play> files elsewhere from their URL), and sends each key the moment
+ * it is pressed.
  * A key pressed while the call listens stops the prompt that is playing (barge-in), as on a phone.
  * No build step: plain JavaScript.
  */
@@ -100,14 +102,14 @@
 
   async function sourceFor(item, gen) {
     if (item.url) return item.url;
-    if (ttsBroken) return null;
-    const params = new URLSearchParams({ text: item.text, lang: item.lang });
-    const resp = await fetch(`${root.dataset.tts}?${params}`, { credentials: "same-origin" });
-    if (resp.status === 503) {
-      ttsBroken = true;
+    if (item.say && ttsBroken) return null;
+    const resp = await fetch(item.clip, { credentials: "same-origin" });
+    if (resp.status === 503 || resp.status === 422) {
+      // 503: no speech at all for now (text only from here on); 422: this one prompt cannot be played.
+      if (resp.status === 503 && item.say) ttsBroken = true;
       let why = "speech synthesis is unavailable";
       try { why = (await resp.json()).error || why; } catch (e) { /* keep the default */ }
-      line("warning", `${why}: prompts are shown as text only`);
+      line("warning", resp.status === 503 ? `${why}: prompts are shown as text only` : `${why}: shown as text only`);
       return null;
     }
     if (!resp.ok || gen !== audioGen) return null;
@@ -187,14 +189,18 @@
       }
       case "say":
         line("prompt", e.text, { t: e.t, tag: e.language });
-        enqueue({ text: e.text, lang: e.language });
+        if (e.clip) enqueue({ clip: e.clip, say: true });
         break;
       case "play":
         if (e.digits) {
           line("prompt", `(tones ${e.digits})`, at);
+        } else if (e.part) {
+          // A file of the prompt above: its sound is in that prompt's clip.
+          line("detail", `… ${e.label || "(audio)"}`, at);
         } else {
-          line("prompt", e.label || e.url || "(audio)", { t: e.t, tag: "audio" });
-          if (e.url) enqueue({ url: e.url });
+          line("prompt", e.text || e.label || e.url || "(audio)", { t: e.t, tag: "audio" });
+          if (e.clip) enqueue({ clip: e.clip });
+          else if (e.url) enqueue({ url: e.url });
         }
         break;
       case "pause":

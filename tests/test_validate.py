@@ -211,6 +211,16 @@ MUTATIONS = [
         ['$.prompts.welcome["en-US"]: the text holds'],
         id="lone-surrogate-text",
     ),
+    pytest.param(
+        put("Welcome\u0007", "prompts", "welcome", "en-US"),
+        ['$.prompts.welcome["en-US"]: U+0007 (a control character) at character 8: XML, and so TwiML, cannot carry it'],
+        id="control-character-text",
+    ),
+    pytest.param(
+        put("Main\u0000menu\ufffe", "nodes", "main", "title"),
+        ["$.nodes.main.title: U+0000 (a control character) at character 5 (and 1 more such character)"],
+        id="control-character-title",
+    ),
     # input rules
     pytest.param(
         put(8, "nodes", "loss_pin", "min_length"),
@@ -399,6 +409,15 @@ def test_a_broken_menu_is_refused_with_its_location(tmp_path: Path, mutate: Muta
     mutate(doc)
     path = write_doc(tmp_path, doc)
     assert_refused(validate(path), *(f"{path}: error: {e}" for e in expected))
+
+
+def test_a_wrong_prompt_part_is_reported_once(tmp_path: Path) -> None:
+    # pydantic also calls such a prompt "too short" (it counts the parts that passed): not news to the author.
+    doc = real_doc()
+    doc["nodes"]["loss"]["prompt"] = [{"zh-CN": "挂失\u001b", "en-US": "Loss"}]
+    result = validate(write_doc(tmp_path, doc))
+    assert_refused(result, '$.nodes.loss.prompt[0]["zh-CN"]: U+001B (a control character) at character 3')
+    assert result.output.count("error:") == 1, result.output
 
 
 def test_a_bad_default_target_is_reported_once(tmp_path: Path) -> None:
@@ -760,6 +779,13 @@ def test_the_menus_validate_against_the_schema(path: Path) -> None:
         pytest.param(
             put(["@welcome"] * 25, "nodes", "loss", "prompt"), ["nodes", "loss", "prompt"], id="25-part-prompt"
         ),
+        pytest.param(put("Loss\u0007", "nodes", "loss", "title"), ["nodes", "loss", "title"], id="control-in-title"),
+        pytest.param(
+            put({"zh-CN": "挂失\u001b", "en-US": "Lost"}, "nodes", "loss_reported", "prompt"),
+            ["nodes", "loss_reported", "prompt"],
+            id="control-in-prompt",
+        ),
+        pytest.param(put("Welcome\uffff", "prompts", "welcome", "en-US"), ["prompts", "welcome"], id="u-ffff"),
     ],
 )
 def test_the_schema_refuses_what_ivr_validate_refuses(tmp_path: Path, mutate: Mutation, where: list[str]) -> None:

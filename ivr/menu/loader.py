@@ -231,6 +231,9 @@ def _schema_problems(errors: list[ErrorDetails], doc: Any, covered: set[str]) ->
     """pydantic's errors as problems at the author's JSON paths, except those at ``covered`` paths."""
     problems = []
     seen: set[tuple[str, str]] = set()
+    # pydantic counts only the parts that passed: a prompt whose one part is wrong is also
+    # "too short", which says nothing the part's own error does not.
+    inside = {tuple(e["loc"])[:n] for e in errors for n in range(len(e["loc"]))}
     for e in errors:
         loc = tuple(e["loc"])
         kind = e["type"]
@@ -238,6 +241,8 @@ def _schema_problems(errors: list[ErrorDetails], doc: Any, covered: set[str]) ->
         given = e.get("input")
         if path in covered or isinstance(given, _NotJson) or kind == "string_unicode":
             continue  # string_unicode: a half surrogate pair, which _document_problems reports where it is
+        if kind == "too_short" and loc in inside:
+            continue
         message = _message(e)
         if loc and loc[-1] in ("constrained-str", "Text") and kind in ("string_type", "dict_type"):
             # A prompt part is "@name" or a text; pydantic says why each failed.  Keep the

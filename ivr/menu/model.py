@@ -14,6 +14,7 @@ import re
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,7 @@ from pydantic import (
 __all__ = [
     "DTMF_KEYS",
     "NODE_KINDS",
+    "NOT_XML",
     "Defaults",
     "GlobalKey",
     "HangupNode",
@@ -41,6 +43,7 @@ __all__ = [
     "Text",
     "TransferNode",
     "VoicemailNode",
+    "XmlText",
 ]
 
 DTMF_KEYS = "0123456789*#"
@@ -53,11 +56,56 @@ Seconds = Annotated[float, Field(gt=0, le=60)]
 Attempts = Annotated[int, Field(ge=1, le=10)]
 
 
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""The characters XML 1.0 cannot carry, so neither can TwiML nor the phone that reads it.
+
+Control characters other than tab, line feed and carriage return (XML allows those
+three, and to a speech engine they are white space), U+FFFE and U+FFFF, and halves
+of UTF-16 surrogate pairs (json can carry them as escapes).  A menu's words may not
+hold them (:data:`XmlText`); the TwiML writer drops any that reach it from elsewhere.
+"""
+
+# JSON Schema (ECMA 262) patterns count UTF-16 units: a surrogate class there would
+# refuse every emoji, so editors are told of the others only (ivr validate says the rest).
+_XML_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]*$"
+
+
+def _not_xml_problem(text: str) -> str | None:
+    """Why ``text`` cannot be spoken in TwiML, naming the first bad character and where it is; None if it can."""
+    found = NOT_XML.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        what = "half of a UTF-16 pair"
+    elif code >= 0xFFFE:
+        what = "not a character"
+    else:
+        what = "a control character"
+    more = len(NOT_XML.findall(text)) - 1
+    others = f" (and {more} more such character{'s' if more > 1 else ''})" if more else ""
+    return (
+        f"U+{code:04X} ({what}) at character {found.start() + 1}{others}: XML, and so TwiML, cannot carry it; remove it"
+    )
+
+
+def _carriable(text: str) -> str:
+    problem = _not_xml_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+XmlText = Annotated[str, AfterValidator(_carriable), Field(json_schema_extra={"pattern": _XML_PATTERN})]
+"""A string a call speaks or shows (a prompt's text, a title): none of :data:`NOT_XML` in it."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Text(RootModel[dict[LanguageTag, Annotated[str, StringConstraints(min_length=1, max_length=4000)]]]):
+class Text(RootModel[dict[LanguageTag, Annotated[XmlText, StringConstraints(min_length=1, max_length=4000)]]]):
     """A prompt's words in each language: ``{"zh-CN": "...", "en-US": "..."}``."""
 
     model_config = ConfigDict(frozen=True)
@@ -134,7 +182,7 @@ class Defaults(_Strict):
 
 
 class _NodeBase(_Strict):
-    title: Annotated[str, StringConstraints(max_length=200)] | None = None
+    title: Annotated[XmlText, StringConstraints(max_length=200)] | None = None
 
 
 class MenuNode(_NodeBase, _Dialog):
@@ -276,7 +324,7 @@ class Menu(_Strict):
 
     schema_: str | None = Field(default=None, alias="$schema")
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
-    version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    version: Annotated[XmlText, StringConstraints(min_length=1, max_length=32)]  # stored with each call
     title: Text | None = None
     languages: Annotated[list[LanguageTag], Field(min_length=1, max_length=10)]
     default_language: LanguageTag

@@ -7,6 +7,11 @@ Twilio's rules this follows:
   verb, so a ``<Redirect>`` after the Gather reports the silence;
 - menus take one key with no finish key, so ``#`` and ``*`` arrive as keys;
 - ``<Record>`` with no audio also falls through to the next verb.
+
+Every answer leaves through :func:`_document`, which drops the characters XML
+1.0 cannot carry (:data:`ivr.menu.model.NOT_XML`): a menu may not hold them,
+but a service's value or a stored one read into a prompt might, and one of them
+would make the whole answer not XML, so Twilio would fail the call.
 """
 
 from __future__ import annotations
@@ -14,16 +19,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 from twilio.twiml.voice_response import Gather as TwimlGather
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.config import DEFAULT_VOICES, VoiceSetting
 from ivr.engine import Action, Gather, Hangup, Record, Say, Transfer
+from ivr.menu.model import NOT_XML
 
 __all__ = ["TwimlWriter", "apology", "step_url"]
 
 FilesFor = Callable[[Say], list[str] | None]
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+"""What the twilio library starts each document with."""
+
+
+def _document(resp: VoiceResponse) -> str:
+    """The TwiML text of ``resp``, without a character XML cannot carry, wherever it was."""
+    # Cleaned in the tree, before writing: ElementTree writes control characters as they
+    # are and halves of surrogate pairs as "&#55296;", and XML can read neither.
+    root = resp.xml()
+    for element in root.iter():
+        element.text = _carriable(element.text)
+        element.tail = _carriable(element.tail)
+        for name, value in list(element.attrib.items()):
+            element.set(name, NOT_XML.sub("", value))
+    return XML_DECLARATION + ElementTree.tostring(root, encoding="unicode")
+
+
+def _carriable(text: str | None) -> str | None:
+    return NOT_XML.sub("", text) if text else text
 
 
 def step_url(base: str, step: int, **flags: str) -> str:
@@ -55,7 +82,9 @@ class TwimlWriter:
             for url in urls:
                 target.play(url)
             if played is not None:
-                played.append((urls[0], say.text))  # the prompt's words go with its first file
+                # The prompt's words go with its first file, as cleaned as the document
+                # (the X-IVR-Prompts header encodes them as UTF-8, which a half surrogate is not).
+                played.append((urls[0], NOT_XML.sub("", say.text)))
             return
         setting = self.voices.get(say.language) or VoiceSetting(language=say.language)
         target.say(say.text, language=setting.language, voice=setting.voice)
@@ -109,7 +138,7 @@ class TwimlWriter:
                 resp.redirect(step_url(step_base, step, empty="1") + self.fragment, method="POST")
             elif isinstance(action, Hangup):
                 resp.hangup()
-        return str(resp)
+        return _document(resp)
 
 
 APOLOGIES = {
@@ -130,4 +159,4 @@ def apology(voices: Mapping[str, VoiceSetting] | None = None) -> str:
         setting = voices.get(lang) or VoiceSetting(language=lang)
         resp.say(text, language=setting.language, voice=setting.voice)
     resp.hangup()
-    return str(resp)
+    return _document(resp)

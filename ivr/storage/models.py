@@ -24,6 +24,11 @@ class CallRecord(Base):
     """One phone call: who, where it is in the menu, and how it ended."""
 
     __tablename__ = "calls"
+    # The sweep of abandoned calls and the purge of old ones (ivr.storage.calls) read by these.
+    __table_args__ = (
+        Index("ix_calls_status_updated_at", "status", "updated_at"),
+        Index("ix_calls_ended_at", "ended_at"),
+    )
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     caller: Mapped[str] = mapped_column(String(40), default="")

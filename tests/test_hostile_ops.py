@@ -23,8 +23,9 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from ivr.web import app_state
+from ivr.web.calls import FINAL_STATUSES, ONGOING_STATUSES
 from ivr.web.logs import MAX_LINE_BYTES, JsonFormatter, clip
-from ivr.web.metrics import OTHER, TWILIO_CALL_STATUSES, BoundedLabels, Metrics
+from ivr.web.metrics import OTHER, BoundedLabels, Metrics
 from tests.test_admin import admin_config, form_token
 from tests.webapp import AppFactory
 
@@ -56,11 +57,31 @@ def test_junk_call_statuses_add_no_metric_series(make_app: AppFactory) -> None:
     assert not [s for s in after if "junk" in s]
 
 
-@pytest.mark.parametrize("status", sorted(TWILIO_CALL_STATUSES))
-def test_twilio_call_statuses_keep_series_of_their_own(make_app: AppFactory, status: str) -> None:
+@pytest.mark.parametrize("status", sorted(FINAL_STATUSES))
+def test_twilio_final_statuses_keep_series_of_their_own(make_app: AppFactory, status: str) -> None:
     app = make_app()
     app.test_client().post("/status", data={"CallSid": SID, "CallStatus": status})
     assert f'ivr_calls_ended_total{{status="{status}"}}' in _series(app)
+
+
+@pytest.mark.parametrize("status", sorted(ONGOING_STATUSES))
+def test_callbacks_before_the_end_count_no_ended_call(make_app: AppFactory, status: str) -> None:
+    app = make_app()
+    client = app.test_client()
+    client.post("/voice", data={"CallSid": SID})
+    client.post("/status", data={"CallSid": SID, "CallStatus": status})
+    assert not [s for s in _series(app) if s.startswith("ivr_calls_ended_total")]
+    assert "<Gather" in client.post("/voice", data={"CallSid": SID}).get_data(as_text=True)  # still on
+
+
+def test_a_junk_final_status_is_stored_as_other(make_app: AppFactory) -> None:
+    app = make_app()
+    client = app.test_client()
+    client.post("/voice", data={"CallSid": SID})
+    client.post("/status", data={"CallSid": SID, "CallStatus": "x" * 5000})
+    stored = app_state(app).runner.store.load(SID)
+    assert stored is not None and stored.status == "other"
+    assert "xxxxx" not in str(app_state(app).runner.store.events(SID))
 
 
 def test_every_label_counts_values_it_does_not_know_as_other() -> None:

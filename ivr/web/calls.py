@@ -42,7 +42,7 @@ from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn, for
 from ivr.storage.calls import IN_PROGRESS, SWEEP_LIMIT, CallStore, StoredCall
 from ivr.web.twiml import TwimlWriter
 
-__all__ = ["CallRunner", "Reply", "sweep_idle_calls"]
+__all__ = ["FINAL_STATUSES", "ONGOING_STATUSES", "CallRunner", "Reply", "sweep_idle_calls"]
 
 log = logging.getLogger("ivr.calls")
 
@@ -54,6 +54,10 @@ DIAL_STATUSES = frozenset({"completed", "answered", "busy", "no-answer", "failed
 ONGOING_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
 """Twilio's call statuses before the end: status callbacks for these (an operator may ask Twilio for
 ``initiated``, ``ringing`` and ``answered`` events too) do not end the call."""
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+"""Twilio's call statuses at the end of a call: the ``CallStatus`` of its final status callback."""
+UNKNOWN_STATUS = "other"
+"""What a call's record says for a final ``CallStatus`` Twilio never sends (never the junk itself)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,8 @@ class CallRunner:
         status = params.get("CallStatus", "completed")
         if status in ONGOING_STATUSES:
             return self.store.load(sid) is not None
+        if status not in FINAL_STATUSES:
+            status = UNKNOWN_STATUS
         duration = _bounded_int(params.get("CallDuration", ""), MAX_CALL_SECONDS)
         stored = self.store.load(sid)
         if stored is None:

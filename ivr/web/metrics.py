@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics import MetricWrapperBase
 
+from ivr.web.calls import FINAL_STATUSES, ONGOING_STATUSES
+
 __all__ = ["OTHER", "TWILIO_CALL_STATUSES", "BoundedLabels", "Metrics", "bp", "install_metrics"]
 
 bp = Blueprint("metrics", __name__)
@@ -26,10 +28,8 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OTHER = "other"
 """The label value that stands for every value a metric does not know."""
 
-TWILIO_CALL_STATUSES = frozenset(
-    {"queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"}
-)
-"""The ``CallStatus`` values Twilio sends (its Call resource's status enum)."""
+TWILIO_CALL_STATUSES = ONGOING_STATUSES | FINAL_STATUSES
+"""The ``CallStatus`` values Twilio sends (ivr.web.calls has them, before and at the end of a call)."""
 
 APOLOGY_REASONS = frozenset({"bad request", "store", "bug"})
 """Why a caller was told the service is unavailable (voice.py names these)."""
@@ -88,7 +88,7 @@ class Metrics:
         )
         self.calls_ended = BoundedLabels(
             Counter("ivr_calls_ended", "Calls closed by Twilio's status callback.", ["status"], registry=r),
-            {"status": TWILIO_CALL_STATUSES},
+            {"status": FINAL_STATUSES},
         )
         self.steps = BoundedLabels(
             Counter("ivr_steps", "Webhook steps served, by the node the call moved to.", ["node"], registry=r),

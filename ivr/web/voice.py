@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, request, url_for
 
 from ivr.storage.db import StoreUnavailable
-from ivr.web.calls import CallRunner, Reply
+from ivr.web.calls import ONGOING_STATUSES, CallRunner, Reply
 from ivr.web.security import require_twilio_signature
 from ivr.web.twiml import apology
 
@@ -116,8 +116,10 @@ def status() -> Response:
         return Response("missing or malformed CallSid\n", status=400, mimetype="text/plain")
     try:
         known = _runner().status(params)
-        # The metric keeps Twilio's statuses apart and counts anything else as "other" (ivr.web.metrics).
-        current_app.extensions["ivr_metrics"].calls_ended.labels(params.get("CallStatus", "")).inc()
+        status = params.get("CallStatus", "")
+        if status not in ONGOING_STATUSES:
+            # Only the final callback ends a call; the metric counts a status Twilio never sends as "other".
+            current_app.extensions["ivr_metrics"].calls_ended.labels(status).inc()
     except StoreUnavailable as exc:
         log.error("store unavailable: %s", exc)
         return Response("store unavailable\n", status=503, mimetype="text/plain")

@@ -362,14 +362,17 @@ class HttpClient:
             ) as resp:
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in resp.iter_bytes():  # each read ends by the deadline (_DeadlineStream)
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= MAX_BODY:
-                        break
+                try:
+                    for chunk in resp.iter_bytes():  # each read ends by the deadline (_DeadlineStream)
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size >= MAX_BODY:
+                            break
+                except httpx.TimeoutException:  # the answer began, and came too slowly
+                    raise TransportError(f"no complete answer from {request.url} within {self.timeout:g} s") from None
                 return resp.status_code, b"".join(chunks)[:MAX_BODY], resp.headers
-        except httpx.TimeoutException:
-            raise TransportError(f"no complete answer from {request.url} within {self.timeout:g} s") from None
+        except httpx.TimeoutException:  # no status line and headers in time: no HTTP answer at all
+            raise TransportError(f"no answer from {request.url} within {self.timeout:g} s") from None
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             raise TransportError(f"cannot reach {request.url}: {exc}") from None
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import inspect
 from werkzeug.test import TestResponse
 
 from ivr.phone import twiml
@@ -310,7 +310,7 @@ def test_concurrent_guesses_on_two_instances_get_exactly_five_through(
 
 def test_the_migration_makes_the_table_and_old_rows_are_deleted(db: Database) -> None:
     with db.session() as s:
-        assert s.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+        assert "login_failures" in inspect(s.connection()).get_table_names()
     start = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
     now = [start]
     throttle = LoginThrottle(LoginFailures(db), clock=lambda: now[0])

@@ -202,6 +202,28 @@ def test_a_browser_that_logged_in_before_is_not_held_back_by_the_global_brake(ad
     assert attempt(forger, PASSWORD, via="198.51.100.3").status_code == 429
 
 
+def test_a_new_password_ends_every_browsers_exemption(admin_app: AppFactory) -> None:
+    operator = admin_app(TRUSTED_PROXIES=1).test_client()
+    assert attempt(operator, PASSWORD, via="192.0.2.50").status_code == 302
+    device = operator.get_cookie("ivr_admin_device", path="/admin/login")
+    assert device is not None
+    attacker = admin_app(TRUSTED_PROXIES=1).test_client()
+    for i in range(22):
+        attempt(attacker, "guess", via=f"203.0.113.{i}")
+
+    def carrying_the_cookie(app: Flask) -> FlaskClient:
+        client = app.test_client()
+        client.set_cookie("ivr_admin_device", device.value, path="/admin/login")
+        return client
+
+    # After a restart with the same password, the cookie still spares its browser the brake...
+    same = admin_app(TRUSTED_PROXIES=1)
+    assert attempt(carrying_the_cookie(same), PASSWORD, via="198.51.100.1").status_code == 302
+    # ...but the password was changed because it leaked: a stolen device cookie is worth nothing now.
+    changed = admin_app(TRUSTED_PROXIES=1, ADMIN_PASSWORD="a brand-new password")
+    assert attempt(carrying_the_cookie(changed), "a brand-new password", via="198.51.100.2").status_code == 429
+
+
 def test_a_known_browser_is_still_limited_to_five_tries_a_minute(admin_app: AppFactory) -> None:
     client = admin_app(TRUSTED_PROXIES=1).test_client()
     assert attempt(client, PASSWORD, via="192.0.2.50").status_code == 302

@@ -11,7 +11,8 @@ request that came over https, as a trusted proxy's ``X-Forwarded-Proto``
 says).  It carries a keyed hash of the password, so changing the password
 ends every session.  A browser that logged in also gets a signed device cookie
 (``ivr_admin_device``, path ``/admin/login``, 30 days) that spares it the
-global brake on guessing (:mod:`ivr.web.admin.throttle`).
+global brake on guessing (:mod:`ivr.web.admin.throttle`), until the password
+changes.
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ class AdminSessionInterface(SecureCookieSessionInterface):
 
 
 def _device_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(str(current_app.secret_key), salt="ivr-admin-device")
+    # Salted with the password's tag, so a new password also ends every browser's exemption.
+    return URLSafeTimedSerializer(str(current_app.secret_key), salt="ivr-admin-device:" + admin_state().password_tag)
 
 
 def _known_device() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -65,3 +66,26 @@ def test_a_changed_prompt_falls_back_to_say(
         WebCall(make_app(AUDIO_DIR=str(rendered[0]), MENU=str(path)).test_client(), xsd=True).twiml
     )
     assert "测试热线" in (root.findtext("Gather/Say") or "")
+
+
+def test_the_access_log_never_names_the_clips_of_a_read_back(
+    rendered: tuple[Path, RenderReport], make_app: AppFactory
+) -> None:
+    client = make_app(AUDIO_DIR=str(rendered[0]), LOG_LEVEL="INFO").test_client()
+    call = WebCall(client, xsd=True)
+    call.press("1")
+    call.press(ID[:-1] + "*")
+    plays = [p.text or "" for p in assert_valid_twiml(call.twiml).iterfind("Gather/Play")]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    access = logging.getLogger("ivr.access")
+    access.addHandler(handler)
+    try:
+        for url in plays:  # what Twilio fetches, in the order it plays them
+            with client.get(url) as resp:
+                assert resp.status_code == 200
+    finally:
+        access.removeHandler(handler)
+    paths = [getattr(r, "fields", {}).get("path") for r in records]
+    assert paths == ["/audio/<name>"] * len(plays)

@@ -29,6 +29,10 @@ _EXC_CHARS = 2400
 _KEY_CHARS = 64
 _SCALARS = (int, float, bool, type(None))
 
+_LOGGED_BY_RULE = frozenset({"audio.audio_file"})
+"""Endpoints whose URLs are logged as their rule (``/audio/<name>``): the order in which a read-back's
+digit clips are first fetched would spell the caller's ID number."""
+
 
 def clip(text: str, limit: int, *, keep_end: bool = False) -> str:
     """``text`` cut to ``limit`` characters, with a marker saying how much went.
@@ -105,12 +109,14 @@ def install_request_logging(app: Flask) -> None:
     def _log(resp: Response) -> Response:
         started = g.get("ivr_started")
         ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        rule = request.url_rule
+        path = rule.rule if rule is not None and request.endpoint in _LOGGED_BY_RULE else request.path
         access.info(
             "request",
             extra={
                 "fields": {
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": resp.status_code,
                     "ms": ms,
                     "call_sid": g.get("call_sid", ""),

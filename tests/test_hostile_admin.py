@@ -14,13 +14,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import re
 import threading
 import time
-import wave
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,6 +42,7 @@ from ivr.web.logs import JsonFormatter
 from tests.cards_support import db, db_url
 from tests.test_admin import PASSWORD, admin_app, admin_config, form_token, logged_in, set_cookie
 from tests.test_phone import Phone
+from tests.test_tts import tone
 from tests.twiml_tools import WebCall
 from tests.webapp import AppFactory
 
@@ -365,16 +364,6 @@ KEYED_ID = ID[:-1] + "*"
 SPACED_ID = " ".join(ID)
 
 
-def _wav(seconds: float) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x00\x00" * int(8000 * seconds))
-    return out.getvalue()
-
-
 def next_event(phone: Phone, after: int, test: Callable[[dict[str, Any]], bool]) -> tuple[int, dict[str, Any]]:
     """The first event past number ``after`` that passes ``test``, and its number."""
     deadline = time.monotonic() + 20
@@ -403,7 +392,7 @@ def read_back(phone: Phone) -> tuple[int, dict[str, Any]]:
 def speaking_app(tmp_path: Path, admin_app: AppFactory) -> Iterator[Flask]:
     """The dashboard with a stand-in speech engine (half a second of silence for every prompt)."""
     app = admin_app(tmp_path)
-    admin_state(app).phone.speech = SpeechCache(lambda text, language: _wav(0.5))
+    admin_state(app).phone.speech = SpeechCache(lambda text, language: tone(0.5))
     yield app
     admin_state(app).phone.shutdown()
 
@@ -518,7 +507,7 @@ class Engine:
         self.asked.append(text)
         if self.fails(text):
             raise self.error(f"the speech engine failed 3 times to say {text!r}: the audio is silent")
-        return _wav(0.2)
+        return tone(0.2)
 
 
 def test_control_characters_never_reach_the_engine() -> None:

@@ -7,10 +7,8 @@ to end.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from ivr.phone.clock import RealClock
 from ivr.web.admin.blueprint import admin_state
 from ivr.web.admin.webphone import BrowserCaller, PhoneCall, SpeechCache, tts_language
 from tests.test_admin import admin_app, logged_in, page_token
+from tests.test_tts import tone
 from tests.webapp import AppFactory
 
 __all__ = ["admin_app"]  # a fixture, imported for pytest
@@ -206,22 +205,12 @@ def test_logout_hangs_up_the_sessions_calls(phone_app: Flask) -> None:
 # -- speech ------------------------------------------------------------------------------------
 
 
-def _wav(seconds: float) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x00\x00" * int(8000 * seconds))
-    return out.getvalue()
-
-
 def test_a_prompts_clip_serves_its_cached_wav(tmp_path: Path, admin_app: AppFactory) -> None:
     made: list[tuple[str, str]] = []
 
     def synthesize(text: str, language: str) -> bytes:
         made.append((text, language))
-        return _wav(0.5)
+        return tone(0.5)
 
     app = admin_app(tmp_path)
     admin_state(app).phone.speech = SpeechCache(synthesize)
@@ -258,7 +247,7 @@ def test_a_prompt_that_cannot_be_spoken_is_a_422_with_a_json_reason(tmp_path: Pa
 
 def test_with_speech_a_prompt_lasts_as_long_as_its_audio(tmp_path: Path, admin_app: AppFactory) -> None:
     app = admin_app(tmp_path)
-    admin_state(app).phone.speech = SpeechCache(lambda text, language: _wav(0.4))
+    admin_state(app).phone.speech = SpeechCache(lambda text, language: tone(0.4))
     try:
         phone = Phone(logged_in(app)).start()
         say = phone.wait_for("say", text=WELCOME)

@@ -37,16 +37,27 @@ from ivr.menu.model import (
 )
 
 __all__ = [
+    "DOT_DEFAULTS",
+    "DOT_EDGE",
+    "DOT_SHAPES",
     "FORMATS",
+    "MENU_FILL",
+    "MERMAID_SHAPES",
     "GraphEdge",
     "GraphError",
     "GraphNode",
     "MenuGraph",
     "build_graph",
+    "cjk_font_missing",
+    "depths_from",
+    "dot_str",
     "format_for",
     "heat_colour",
+    "mermaid_id",
+    "mermaid_str",
     "prompt_words",
     "run_dot",
+    "shorten",
     "to_dot",
     "to_mermaid",
     "visit_counts",
@@ -135,7 +146,8 @@ def prompt_words(menu: Menu, prompt: Prompt | None, language: str) -> str:
     return " ".join(out.split())
 
 
-def _cut(text: str, most: int = SNIPPET) -> str:
+def shorten(text: str, most: int = SNIPPET) -> str:
+    """``text`` cut to ``most`` characters, ending in "…" when it was cut."""
     return text if len(text) <= most else text[: most - 1].rstrip() + "…"
 
 
@@ -150,7 +162,7 @@ def _snippet(menu: Menu, node: Node, language: str) -> str:
         words = f"→ {node.to}" + (f": {said}" if said else "")
     else:
         words = prompt_words(menu, node.prompt, language)
-    return _cut(words) if words else ""
+    return shorten(words) if words else ""
 
 
 def _global_key_text(key: str, action: str, target: str | None) -> str:
@@ -185,7 +197,7 @@ def build_graph(
         labels = merged.setdefault((e.src, e.dst, e.style), [])
         if e.label and e.label not in labels:
             labels.append(e.label)
-    depth = _depths(menu.start, [(src, dst) for src, dst, _ in merged])
+    depth = depths_from(menu.start, [(src, dst) for src, dst, _ in merged])
     edges = [
         GraphEdge(src, dst, " / ".join(labels), style, depth.get(dst, 0) <= depth.get(src, 0))
         for (src, dst, style), labels in merged.items()
@@ -230,7 +242,7 @@ def build_graph(
     return MenuGraph(nodes, edges, legend, language, most, unknown)
 
 
-def _depths(start: str, pairs: list[tuple[str, str]]) -> dict[str, int]:
+def depths_from(start: str, pairs: list[tuple[str, str]]) -> dict[str, int]:
     """Each node's number of edges from ``start`` (breadth first)."""
     out: dict[str, list[str]] = {}
     for src, dst in pairs:
@@ -295,7 +307,7 @@ def _label_lines(node: GraphNode) -> list[str]:
 
 # -- DOT ------------------------------------------------------------------------
 
-_DOT_SHAPES = {
+DOT_SHAPES = {
     "menu": "box",
     "language": "box",
     "input": "parallelogram",
@@ -305,7 +317,7 @@ _DOT_SHAPES = {
     "voicemail": "cylinder",
     "hangup": "octagon",
 }
-_DOT_EDGE = {
+DOT_EDGE = {
     "key": 'color="#1f4e79"',
     "flow": 'color="#555555"',
     "outcome": 'color="#2e7d32"',
@@ -316,20 +328,26 @@ LEGEND_ID = "(legend)"
 """The legend's node id: parentheses never appear in a menu's node ids."""
 
 
-def _dot_str(text: str) -> str:
+DOT_DEFAULTS = (
+    '  graph [rankdir=LR, fontname="sans-serif", nodesep=0.25, ranksep=0.6];',
+    '  node [fontname="sans-serif", fontsize=10, style="rounded,filled", fillcolor="#ffffff"];',
+    '  edge [fontname="sans-serif", fontsize=9];',
+)
+"""The graph, node and edge defaults of every diagram: left to right, a sans-serif font (fontconfig finds CJK)."""
+MENU_FILL = "#eef4fb"
+"""The fill of menu nodes (the ones that wait for keys)."""
+
+
+def dot_str(text: str) -> str:
+    """``text`` as a quoted DOT string (backslashes, quotes and newlines escaped)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def to_dot(graph: MenuGraph) -> str:
     """The graph as Graphviz DOT text."""
-    lines = [
-        "digraph menu {",
-        '  graph [rankdir=LR, fontname="sans-serif", nodesep=0.25, ranksep=0.6];',
-        '  node [fontname="sans-serif", fontsize=10, style="rounded,filled", fillcolor="#ffffff"];',
-        '  edge [fontname="sans-serif", fontsize=9];',
-    ]
+    lines = ["digraph menu {", *DOT_DEFAULTS]
     for n in graph.nodes:
-        attrs = [f"label={_dot_str(chr(10).join(_label_lines(n)))}", f"shape={_DOT_SHAPES.get(n.kind, 'box')}"]
+        attrs = [f"label={dot_str(chr(10).join(_label_lines(n)))}", f"shape={DOT_SHAPES.get(n.kind, 'box')}"]
         if n.kind not in ("menu", "language"):
             attrs.append('style="filled"')
         if n.start:
@@ -340,17 +358,32 @@ def to_dot(graph: MenuGraph) -> str:
             if graph.most_visits and n.visits / graph.most_visits > 0.6:
                 attrs.append('fontcolor="#ffffff"')
         elif n.kind in ("menu", "language"):
-            attrs.append('fillcolor="#eef4fb"')
-        lines.append(f"  {_dot_str(n.id)} [{', '.join(attrs)}];")
+            attrs.append(f'fillcolor="{MENU_FILL}"')
+        lines.append(f"  {dot_str(n.id)} [{', '.join(attrs)}];")
     for e in graph.edges:
-        label = f"label={_dot_str(e.label)}, " if e.label else ""
+        label = f"label={dot_str(e.label)}, " if e.label else ""
         back = ", constraint=false" if e.back else ""
-        lines.append(f"  {_dot_str(e.src)} -> {_dot_str(e.dst)} [{label}{_DOT_EDGE[e.style]}{back}];")
+        lines.append(f"  {dot_str(e.src)} -> {dot_str(e.dst)} [{label}{DOT_EDGE[e.style]}{back}];")
     if graph.legend:
         legend = "\\l".join(s.replace("\\", "\\\\").replace('"', '\\"') for s in graph.legend) + "\\l"
-        lines.append(f'  {_dot_str(LEGEND_ID)} [label="{legend}", shape=note, style=filled, fillcolor="#fffde7"];')
+        lines.append(f'  {dot_str(LEGEND_ID)} [label="{legend}", shape=note, style=filled, fillcolor="#fffde7"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def cjk_font_missing() -> bool:
+    """Whether fontconfig knows no Chinese font, so a PNG's Chinese text would show as boxes.
+
+    False when it cannot tell (no ``fc-list``): the note this drives is advice, not an error.
+    """
+    fc = shutil.which("fc-list")
+    if fc is None:
+        return False
+    try:
+        out = subprocess.run([fc, ":lang=zh"], capture_output=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return not out.strip()
 
 
 def run_dot(dot_text: str, fmt: Literal["svg", "png"], timeout: float = 60) -> bytes:
@@ -366,7 +399,7 @@ def run_dot(dot_text: str, fmt: Literal["svg", "png"], timeout: float = 60) -> b
             [exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
-        raise GraphError(f"Graphviz took more than {timeout:g} s to lay out the menu") from None
+        raise GraphError(f"Graphviz took more than {timeout:g} s to lay out the diagram") from None
     except OSError as exc:
         raise GraphError(f"cannot run Graphviz's dot: {exc.strerror or exc}") from None
     if done.returncode != 0 or not done.stdout:
@@ -377,7 +410,7 @@ def run_dot(dot_text: str, fmt: Literal["svg", "png"], timeout: float = 60) -> b
 
 # -- Mermaid --------------------------------------------------------------------
 
-_MERMAID_SHAPES = {
+MERMAID_SHAPES = {
     "menu": ("[", "]"),
     "language": ("[", "]"),
     "input": ("[/", "/]"),
@@ -389,7 +422,8 @@ _MERMAID_SHAPES = {
 }
 
 
-def _mermaid_id(node_id: str, taken: dict[str, str]) -> str:
+def mermaid_id(node_id: str, taken: dict[str, str]) -> str:
+    """A Mermaid-safe id for ``node_id``, unique among ``taken`` (which it is added to)."""
     base = "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
     out = base
     i = 2
@@ -400,7 +434,8 @@ def _mermaid_id(node_id: str, taken: dict[str, str]) -> str:
     return out
 
 
-def _mermaid_str(text: str) -> str:
+def mermaid_str(text: str) -> str:
+    """``text`` as a quoted Mermaid label (``&``, quotes and angle brackets as entity codes)."""
     text = text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
     return '"' + text + '"'
 
@@ -409,18 +444,18 @@ def to_mermaid(graph: MenuGraph) -> str:
     """The graph as a Mermaid flowchart."""
     ids: dict[str, str] = {}
     for n in graph.nodes:
-        _mermaid_id(n.id, ids)
+        mermaid_id(n.id, ids)
     lines = ["flowchart LR"]
     for n in graph.nodes:
-        left, right = _MERMAID_SHAPES.get(n.kind, ("[", "]"))
-        label = "<br/>".join(_mermaid_str(s)[1:-1] for s in _label_lines(n))
+        left, right = MERMAID_SHAPES.get(n.kind, ("[", "]"))
+        label = "<br/>".join(mermaid_str(s)[1:-1] for s in _label_lines(n))
         lines.append(f'  {ids[n.id]}{left}"{label}"{right}')
     for e in graph.edges:
         arrow = "-.->" if e.style in ("error", "exhausted") else "-->"
-        label = f"|{_mermaid_str(e.label)}|" if e.label else ""
+        label = f"|{mermaid_str(e.label)}|" if e.label else ""
         lines.append(f"  {ids[e.src]} {arrow}{label} {ids[e.dst]}")
     if graph.legend:
-        legend = "<br/>".join(_mermaid_str(s)[1:-1] for s in graph.legend)
+        legend = "<br/>".join(mermaid_str(s)[1:-1] for s in graph.legend)
         lines.append(f'  legend["{legend}"]')
         lines.append("  style legend fill:#fffde7,stroke:#999999")
     for n in graph.nodes:

@@ -3,6 +3,8 @@
 A scenario file holds one scenario (a mapping) or several (a list)::
 
     name: e-card download, then back and hang up
+    url: https://ivr.example.org/voice    # optional: call this webhook over HTTP, not the app in-process
+    method: POST                          # optional: the first request's HTTP method, GET or POST (default)
     clock: "2026-11-23T10:00:00+08:00"   # optional: the app's fixed time (agent hours...)
     dial: [busy]                          # optional: how successive <Dial>s end
     seed: demo                            # optional: seed the app's database with the demo cards
@@ -37,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from rich.console import Console
@@ -55,10 +57,23 @@ from ivr.simulator.app import TargetUnavailable, project_app, seed_demo_data
 from ivr.simulator.coverage import Coverage
 from ivr.web import app_state
 
-__all__ = ["Report", "Scenario", "ScenarioError", "ScenarioResult", "Step", "check", "collect", "run_all", "run_one"]
+__all__ = [
+    "METHODS",
+    "Report",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioResult",
+    "Step",
+    "check",
+    "collect",
+    "run_all",
+    "run_one",
+]
 
 ENDINGS = ("hangup", "transfer", "voicemail", "caller_hangup", "reject", "error", "unsupported")
-_SCENARIO_KEYS = {"name", "menu", "url", "clock", "dial", "seed", "config", "drop_tables", "steps", "end"}
+_SCENARIO_KEYS = {"name", "menu", "url", "method", "clock", "dial", "seed", "config", "drop_tables", "steps", "end"}
+METHODS = ("GET", "POST")
+"""What ``method:`` accepts: the HTTP method of the call's first webhook request (as Twilio's Voice URL method)."""
 _STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}
 
 
@@ -88,6 +103,7 @@ class Scenario:
     ending: str | None = None
     menu: Path | None = None
     url: str | None = None
+    method: Literal["GET", "POST"] = "POST"
     clock: str | None = None
     dial: tuple[str, ...] = ()
     seed: str | None = None
@@ -201,20 +217,33 @@ def _scenario(raw: Any, path: Path, index: int | None) -> Scenario:
     if bad:
         raise ScenarioError(f"{where} drop_tables: {', '.join(bad)} is not a table name")
     menu = raw.get("menu")
+    name = str(raw.get("name") or (path.stem if index is None else f"{path.stem}[{index}]"))
+    url = raw.get("url")
+    if url is not None and (not isinstance(url, str) or not url.strip()):
+        raise ScenarioError(f"{where} url: scenario {name!r}: expected the webhook's URL as a string, got {url!r}")
     return Scenario(
-        name=str(raw.get("name") or (path.stem if index is None else f"{path.stem}[{index}]")),
+        name=name,
         path=path,
         steps=steps,
         end=end,
         ending=ending,
         menu=(path.parent / str(menu)) if menu else None,
-        url=raw.get("url"),
+        url=url,
+        method=_method(raw.get("method", "POST"), f"{where} method: scenario {name!r}"),
         clock=str(raw["clock"]) if raw.get("clock") else None,
         dial=dial,
         seed=str(raw["seed"]) if raw.get("seed") else None,
         config=config,
         drop_tables=drop_tables,
     )
+
+
+def _method(value: Any, where: str) -> Literal["GET", "POST"]:
+    # A lower-case "get" is taken; anything else would only fail later, as an HTTP 405 from the app.
+    method = value.upper() if isinstance(value, str) else value
+    if method not in METHODS:
+        raise ScenarioError(f"{where}: {value!r} is not an HTTP method the webhook can get; use GET or POST")
+    return "GET" if method == "GET" else "POST"
 
 
 def load(path: Path) -> list[Scenario]:
@@ -388,7 +417,9 @@ def run_one(
     target_url = url or scenario.url
     try:
         if target_url:
-            call = simulate(target_url, answers, speaker=MuteSpeaker(), timeout=timeout, **settings)
+            call = simulate(
+                target_url, answers, speaker=MuteSpeaker(), method=scenario.method, timeout=timeout, **settings
+            )
         else:
             config: dict[str, Any] = dict(scenario.config)
             at = scenario.clock or clock
@@ -404,7 +435,7 @@ def run_one(
                     seed_demo_data(app)
                 if scenario.drop_tables:
                     app_state(app).drop_tables(scenario.drop_tables)
-                call = simulate(app, answers, speaker=MuteSpeaker(), **settings)
+                call = simulate(app, answers, speaker=MuteSpeaker(), method=scenario.method, **settings)
     except (TargetUnavailable, ScenarioError) as exc:
         return ScenarioResult(scenario, None, [str(exc)])
     except MenuError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from flask import Flask, Response, current_app, request
 
 from ivr.cli import main
-from ivr.simulator.scenarios import ScenarioError, load
+from ivr.simulator.scenarios import ScenarioError, load, run_one
 from tests.twiml_fixture_app import serve
 
 
@@ -135,3 +136,29 @@ def test_a_bad_method_or_url_is_refused_naming_the_file_and_scenario(tmp_path: P
     assert message in str(err.value)
     run = CliRunner().invoke(main, ["test", str(path)])
     assert run.exit_code == 1 and message in run.output and "Traceback" not in run.output
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
+
+
+def _reference() -> str:
+    text = DOCS.read_text(encoding="utf-8")
+    return text.split("## Scenario format", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_scenario_format_reference_documents_every_key() -> None:
+    from ivr.simulator.scenarios import ENDINGS, SCENARIO_KEYS, STEP_KEYS
+
+    documented = set(re.findall(r"^\| `(\w+)` \|", _reference(), re.M))
+    assert documented == SCENARIO_KEYS | STEP_KEYS | {"as"}
+    assert all(f"`{ending}`" in _reference() for ending in ENDINGS)
+
+
+def test_the_reference_example_passes(survey: Any, tmp_path: Path) -> None:
+    path = _write(tmp_path, _reference().split("```yaml\n", 1)[1].split("```", 1)[0])
+    in_process, over_http = load(path)
+    assert over_http.url and over_http.method == "GET"
+    first = run_one(in_process)
+    assert first.ok, first.failures
+    second = run_one(over_http, url=survey[0])  # the example's app, on this test's port
+    assert second.ok, second.failures

@@ -58,7 +58,10 @@ from ivr.simulator.coverage import Coverage
 from ivr.web import app_state
 
 __all__ = [
+    "ENDINGS",
     "METHODS",
+    "SCENARIO_KEYS",
+    "STEP_KEYS",
     "Report",
     "Scenario",
     "ScenarioError",
@@ -71,10 +74,12 @@ __all__ = [
 ]
 
 ENDINGS = ("hangup", "transfer", "voicemail", "caller_hangup", "reject", "error", "unsupported")
-_SCENARIO_KEYS = {"name", "menu", "url", "method", "clock", "dial", "seed", "config", "drop_tables", "steps", "end"}
+SCENARIO_KEYS = {"name", "menu", "url", "method", "clock", "dial", "seed", "config", "drop_tables", "steps", "end"}
+"""The keys of a scenario (docs/simulator.md, "Scenario format")."""
 METHODS = ("GET", "POST")
 """What ``method:`` accepts: the HTTP method of the call's first webhook request (as Twilio's Voice URL method)."""
-_STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}
+STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}
+"""The keys of a step; an ``end`` takes them but ``press``, and ``as`` (docs/simulator.md, "Scenario format")."""
 
 
 class ScenarioError(ValueError):
@@ -160,7 +165,7 @@ def _step(raw: Any, where: str, final: bool) -> Step:
         raw = {"as": raw}
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expected a mapping")
-    allowed = _STEP_KEYS - {"press"} | {"as"} if final else _STEP_KEYS
+    allowed = STEP_KEYS - {"press"} | {"as"} if final else STEP_KEYS
     unknown = set(raw) - allowed
     if unknown:
         names, known = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
@@ -193,7 +198,7 @@ def _scenario(raw: Any, path: Path, index: int | None) -> Scenario:
     where = f"{path}" + (f"[{index}]" if index is not None else "")
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: a scenario is a mapping with steps")
-    unknown = set(raw) - _SCENARIO_KEYS
+    unknown = set(raw) - SCENARIO_KEYS
     if unknown:
         raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     steps_raw = raw.get("steps") or []

@@ -151,3 +151,17 @@ def test_an_unwritable_file_and_a_dangling_edge_are_errors(tmp_path: Path) -> No
         render_map(NODES, EDGES, tmp_path / "no such dir" / "map.mmd")
     with pytest.raises(ValueError, match="no node 'nowhere'"):
         render_map(NODES, [MapEdge("s0", "nowhere", "1")], tmp_path / "map.mmd")
+
+
+def test_a_png_of_chinese_prompts_without_a_chinese_font_gets_ivr_graphs_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ivr.explore import drawing
+
+    monkeypatch.setattr(drawing, "cjk_font_missing", lambda: True)
+    note = drawing.font_note(NODES, tmp_path / "map.png")
+    assert note is not None and "fonts-noto-cjk" in note
+    assert drawing.font_note(NODES, tmp_path / "map.svg") is None  # the browser brings its fonts
+    assert drawing.font_note([MapNode("s0", "Press 1", "start")], tmp_path / "map.png") is None
+    monkeypatch.setattr(drawing, "cjk_font_missing", lambda: False)
+    assert drawing.font_note(NODES, tmp_path / "map.png") is None

@@ -11,8 +11,8 @@ request that came over https, as a trusted proxy's ``X-Forwarded-Proto``
 says).  It carries a keyed hash of the password, so changing the password
 ends every session.  A browser that logged in also gets a signed device cookie
 (``ivr_admin_device``, path ``/admin/login``, 30 days) that spares it the
-global brake on guessing (:mod:`ivr.web.admin.throttle`), until the password
-changes.
+global brake on guessing (:mod:`ivr.web.admin.throttle`), a new password
+or not; a new ``IVR_SECRET_KEY`` ends them all.
 """
 
 from __future__ import annotations
@@ -154,8 +154,9 @@ class AdminSessionInterface(SecureCookieSessionInterface):
 
 
 def _device_signer() -> URLSafeTimedSerializer:
-    # Salted with the password's tag, so a new password also ends every browser's exemption.
-    return URLSafeTimedSerializer(str(current_app.secret_key), salt="ivr-admin-device:" + admin_state().password_tag)
+    # Not tied to the password: changing a leaked password during an attack must not lock out the
+    # operator's own browsers (the cookie spares only the global brake, never the password check).
+    return URLSafeTimedSerializer(str(current_app.secret_key), salt="ivr-admin-device")
 
 
 def _known_device() -> str:

@@ -9,12 +9,14 @@ The rules (every wrong password also waits ``IVR_ADMIN_LOGIN_DELAY``):
   signed device cookie), whatever address it comes from.
 - **Everyone**: once 20 failures from all addresses together fall within an
   hour, each attempt from anyone waits after the latest failure, 5 s at the
-  20th and twice as long with each failure more, at most 5 minutes.  So
-  rotating addresses (``X-Forwarded-For`` behind a trusted proxy, a botnet)
-  gets about a dozen guesses an hour instead of unlimited ones.  A browser
-  with a device cookie is not held back by this brake, so the operator can log
-  in during an attack; one without waits like everybody else (at most 5
-  minutes, while the attack lasts).
+  20th and twice as long with each failure more, at most 5 minutes after the
+  latest one.  So rotating addresses (``X-Forwarded-For`` behind a trusted
+  proxy, a botnet) gets some 25 to 40 guesses an hour instead of unlimited
+  ones.  A browser with a device cookie is not held back by this brake, so the
+  operator can log in during an attack.  One without is held back as long as
+  the attack lasts, since every attempt that gets through re-arms the brake:
+  log in from a browser that has logged in before, or stop the attack at the
+  proxy.
 - A right password clears the failures of its address and browser (the
   operator's own typos), not the attacker's.
 

@@ -434,3 +434,25 @@ def test_a_recording_whose_action_comes_after_the_end_is_saved(db: Database, tmp
     assert row.status == ("completed" if ended_by == "status callback" else "abandoned")
     assert row.node == "voicemail_saved" and row.last_twiml == ""
     assert CallState.from_json(row.state).awaiting == "ended"
+
+
+def test_idle_and_ended_calls_are_found_whatever_zone_their_clock_wrote(db: Database) -> None:
+    # A webhook with a Beijing clock and a CLI with a UTC one must agree on what is old (SQLite keeps no zone).
+    store = CallStore(db)
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    at = dt.datetime(2026, 12, 1, 10, 0, tzinfo=beijing)  # 02:00 UTC
+    store.begin(
+        "CAzone",
+        caller="",
+        menu_id="12333",
+        menu_version="1",
+        node="main",
+        state="{}",
+        now=at,
+        twiml_for=lambda step: "<Response/>",
+    )
+    assert [c.call_sid for c in store.idle_calls(dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC))] == ["CAzone"]
+    assert store.idle_calls(dt.datetime(2026, 12, 1, 1, 30, tzinfo=dt.UTC)) == []
+    store.finish("CAzone", "completed", 10, at, state="{}")
+    assert store.purge(dt.datetime(2026, 12, 1, 1, 30, tzinfo=dt.UTC)) == (0, 0)
+    assert store.purge(dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC))[0] == 1

@@ -24,14 +24,12 @@ import hashlib
 import hmac
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -39,10 +37,9 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from ivr.rules import MAX_ATTEMPTS
-from ivr.storage.base import Base
+from ivr.storage.base import Base, UtcDateTime
 
 if TYPE_CHECKING:
     pass
@@ -68,32 +65,6 @@ depends on the report's expiry, see :func:`ivr.services.cards.card_view`.
 """
 
 CARD_KINDS = ("standard", "rural")
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """A moment, stored in UTC and read back as an aware UTC datetime on every database.
-
-    SQLite keeps no time zone: without this, times written with a Beijing clock
-    and times written with a UTC clock would read back alike and compare wrong.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        """Refuse a naive time; store an aware one in UTC."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("a naive datetime has no place in the card tables: give it a time zone")
-        return value.astimezone(dt.UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        """An aware UTC datetime."""
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Card(Base):

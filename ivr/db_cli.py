@@ -103,12 +103,13 @@ def sweep(database_url: str | None) -> None:
 
     A call is idle when it has not moved for IVR_CALL_IDLE_TIMEOUT (its status
     callback was lost); it keeps no password, no full ID number and no TwiML.
+    Calls ended by an older version are cleaned the same way.
     """
     from ivr.storage.calls import SWEEP_LIMIT, CallStore
     from ivr.storage.db import StoreUnavailable
-    from ivr.web.calls import sweep_idle_calls
+    from ivr.web.calls import scrub_ended_calls, sweep_idle_calls
 
-    total = 0
+    total = scrubbed = 0
     with open_database(database_url) as (settings, database):
         store = CallStore(database)
         try:
@@ -117,9 +118,16 @@ def sweep(database_url: str | None) -> None:
                 total += len(ended)
                 if len(ended) < SWEEP_LIMIT:
                     break
+            while True:  # calls that ended before secrets were dropped at the end
+                cleaned = scrub_ended_calls(store, SWEEP_LIMIT)
+                scrubbed += cleaned
+                if cleaned < SWEEP_LIMIT:
+                    break
         except StoreUnavailable as exc:
             _fail(str(exc))
     click.echo(f"{total} idle call(s) ended as abandoned (idle over {settings.call_idle_timeout:g} s)")
+    if scrubbed:
+        click.echo(f"{scrubbed} ended call(s) from an older version cleaned of their secrets and TwiML")
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:

@@ -456,3 +456,17 @@ def test_idle_and_ended_calls_are_found_whatever_zone_their_clock_wrote(db: Data
     store.finish("CAzone", "completed", 10, at, state="{}")
     assert store.purge(dt.datetime(2026, 12, 1, 1, 30, tzinfo=dt.UTC)) == (0, 0)
     assert store.purge(dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC))[0] == 1
+
+
+def test_ivr_db_sweep_cleans_calls_an_older_version_ended_with_their_secrets(app: Flask, db: Database) -> None:
+    # As an older version left them: ended, yet with the full ID number in the state and the read-back stored.
+    call = activation_abandoned_at_read_back(app.test_client())
+    with db.connection() as conn:
+        conn.execute(text("UPDATE calls SET status = 'completed' WHERE call_sid = :sid"), {"sid": call.sid})
+    assert secrets_in_database(db, (ZHANG_WEI.id_number,))
+    result = sweep_cli(db, clock=T0 + dt.timedelta(seconds=5))
+    assert result.exit_code == 0, result.output
+    assert "1 ended call(s) from an older version cleaned" in result.output
+    assert secrets_in_database(db, (ZHANG_WEI.id_number,)) == []
+    row = stored(db, call.sid)
+    assert (row.status, row.last_twiml) == ("completed", "") and "110***********2354" in row.state

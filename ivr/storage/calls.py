@@ -256,6 +256,31 @@ class CallStore:
                 abandoned.append(call.call_sid)
         return abandoned
 
+    def scrub_ended(self, forget: Callable[[str], str], limit: int = SWEEP_LIMIT) -> int:
+        """Make up to ``limit`` ended calls that still hold their last TwiML keep only what an ended call may.
+
+        Calls that ended before the service dropped secrets at the end (an
+        older version) keep their ID read-back and full ID number; this is the
+        one pass that cleans them.  Guarded by the step, like the sweep.  How
+        many were cleaned.
+        """
+        calls = _CALLS.c
+        query = (
+            select(calls.call_sid, calls.step, calls.state)
+            .where(calls.status != IN_PROGRESS, calls.last_twiml != "")
+            .limit(limit)
+        )
+        cleaned = 0
+        with self.db.connection() as conn:
+            for sid, step, state in conn.execute(query).all():
+                result = conn.execute(
+                    update(_CALLS)
+                    .where(calls.call_sid == sid, calls.step == step, calls.status != IN_PROGRESS)
+                    .values(state=forget(state), last_twiml="")
+                )
+                cleaned += result.rowcount
+        return cleaned
+
     def purge(self, before: dt.datetime) -> tuple[int, int]:
         """Delete the calls that ended before ``before``, with their events; (calls, events) deleted.
 

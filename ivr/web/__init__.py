@@ -36,6 +36,8 @@ __all__ = ["IvrState", "app_state", "create_app"]
 log = logging.getLogger("ivr.web")
 
 SCHEMA_RETRY_SECONDS = 5.0
+PERIODIC_SWEEP_LIMIT = 20
+"""The most calls one worker's periodic sweep abandons at once (``ivr db sweep`` takes them all)."""
 
 
 @dataclass
@@ -91,7 +93,8 @@ class IvrState:
     def sweep_calls(self) -> int:
         """End the calls idle over ``IVR_CALL_IDLE_TIMEOUT`` as abandoned; how many.  Never raises: it logs."""
         try:
-            return len(self.runner.sweep(self.settings.call_idle_timeout))
+            # A small batch: it runs in a worker that has a caller's next step to serve; the rest comes next time.
+            return len(self.runner.sweep(self.settings.call_idle_timeout, limit=PERIODIC_SWEEP_LIMIT))
         except StoreUnavailable as exc:
             log.error("the sweep of abandoned calls failed: %s", exc)
             return 0

@@ -295,6 +295,11 @@ def sweep_idle_calls(store: CallStore, now: dt.datetime, idle_timeout: float, li
     return store.sweep(cutoff, now, forget_stored_secrets, limit)
 
 
+def scrub_ended_calls(store: CallStore, limit: int = SWEEP_LIMIT) -> int:
+    """Drop the secrets and TwiML that calls ended by an older version still hold (``ivr db sweep``)."""
+    return store.scrub_ended(forget_stored_secrets, limit)
+
+
 def _bounded_int(text: str, limit: int) -> int | None:
     """``text`` as a whole number of seconds, clamped to 0..``limit``; None when it is not a number."""
     try:

@@ -60,7 +60,11 @@ def test_junk_call_statuses_add_no_metric_series(make_app: AppFactory) -> None:
 @pytest.mark.parametrize("status", sorted(FINAL_STATUSES))
 def test_twilio_final_statuses_keep_series_of_their_own(make_app: AppFactory, status: str) -> None:
     app = make_app()
-    app.test_client().post("/status", data={"CallSid": SID, "CallStatus": status})
+    client = app.test_client()
+    client.post("/status", data={"CallSid": SID, "CallStatus": status})  # a call the store never saw
+    assert not [s for s in _series(app) if s.startswith("ivr_calls_ended_total")]
+    client.post("/voice", data={"CallSid": SID})
+    client.post("/status", data={"CallSid": SID, "CallStatus": status})
     assert f'ivr_calls_ended_total{{status="{status}"}}' in _series(app)
 
 

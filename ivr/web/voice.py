@@ -116,8 +116,8 @@ def status() -> Response:
         return Response("missing or malformed CallSid\n", status=400, mimetype="text/plain")
     try:
         known = _runner().status(params)
-        status = params.get("CallStatus", "")
-        if status not in ONGOING_STATUSES:
+        status = params.get("CallStatus", "completed")  # as the runner reads a callback without one
+        if known and status not in ONGOING_STATUSES:
             # Only the final callback ends a call; the metric counts a status Twilio never sends as "other".
             current_app.extensions["ivr_metrics"].calls_ended.labels(status).inc()
     except StoreUnavailable as exc:

@@ -141,7 +141,7 @@ def _fill_events(url: str, visits: dict[str, int]) -> None:
 
     db = Database(url)
     db.upgrade()
-    now = dt.datetime(2026, 11, 23, 10, 0)
+    now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
     with db.session() as s:
         s.add(
             CallRecord(

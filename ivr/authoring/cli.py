@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,17 +89,6 @@ def lint(menus: tuple[Path, ...], as_json: bool, strict: bool, audio_dir: Path) 
     sys.exit(code)
 
 
-def _no_cjk_font() -> bool:
-    fc = shutil.which("fc-list")
-    if fc is None:
-        return False
-    try:
-        out = subprocess.run([fc, ":lang=zh"], capture_output=True, timeout=10, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return not out.strip()
-
-
 @click.command()
 @click.argument("menu_path", metavar="MENU", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -133,7 +120,16 @@ def graph(menu_path: Path, output: Path, language: str | None, fmt: str | None, 
     their keys and outcomes; keys every menu shares are in a legend.  With
     --heat, nodes are shaded from pale to red by the calls that visited them.
     """
-    from ivr.authoring.graph import GraphError, build_graph, format_for, run_dot, to_dot, to_mermaid, visit_counts
+    from ivr.authoring.graph import (
+        GraphError,
+        build_graph,
+        cjk_font_missing,
+        format_for,
+        run_dot,
+        to_dot,
+        to_mermaid,
+        visit_counts,
+    )
 
     chosen = fmt or format_for(output)
     if chosen is None:
@@ -170,7 +166,7 @@ def graph(menu_path: Path, output: Path, language: str | None, fmt: str | None, 
         if diagram.unknown_visits:
             heat += f" ({sum(diagram.unknown_visits.values())} at nodes not in this menu, left out)"
     click.echo(f"wrote {output} ({chosen}, {len(diagram.nodes)} nodes, {len(diagram.edges)} edges{heat})")
-    if chosen == "png" and diagram.language.startswith("zh") and _no_cjk_font():
+    if chosen == "png" and diagram.language.startswith("zh") and cjk_font_missing():
         click.echo(
             "note: no Chinese font is installed, so the PNG's Chinese text may show as boxes; install "
             "fonts-noto-cjk, or draw with --language en-US, or use SVG (the browser brings its fonts)",

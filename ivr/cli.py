@@ -122,6 +122,9 @@ def _register_commands() -> None:
 
     main.add_command(lint)
     main.add_command(graph)
+    from ivr.explore.cli import explore
+
+    main.add_command(explore)
 
 
 _register_commands()

@@ -79,6 +79,20 @@ def test_the_engine_imports_only_the_menu_model_errors_and_rules() -> None:
     assert _outside("ivr.engine", {"ivr.menu.model", "ivr.errors", "ivr.rules"}) == []
 
 
+def test_the_explorer_sits_above_the_phone_and_the_simulator() -> None:
+    allowed = {"ivr.phone", "ivr.simulator", "ivr.authoring", "ivr.config", "ivr.errors", "ivr.cli_common", "ivr.menu"}
+    allowed |= {"ivr.web"}  # target.py: app_state, to restore the in-process app's store between calls
+    assert _outside("ivr.explore", allowed) == []
+    importers = [
+        f"{path.relative_to(ROOT)} imports {m}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not path.is_relative_to(PACKAGE / "explore") and path.name != "cli.py"
+        for m in _imports(path)
+        if _layer(m) == "ivr.explore"
+    ]
+    assert importers == []
+
+
 def test_storage_is_the_floor() -> None:
     # Nothing from services, menu, web, phone, authoring or the test kit: only what sits below it.
     assert _outside("ivr.storage", {"ivr.config", "ivr.errors", "ivr.rules"}) == []

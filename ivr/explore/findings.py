@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
 
 from ivr.authoring.durations import estimate_text_seconds
-from ivr.authoring.findings import LIMITS
+from ivr.authoring.findings import LIMITS, Severity
 from ivr.explore.search import SILENCE, Exploration, Path, State
+from ivr.phone.client import DEFAULT_TIMEOUT
 
 __all__ = ["TWILIO_TIMEOUT", "Finding", "find", "path_text"]
 
-TWILIO_TIMEOUT = 15.0
-"""Seconds Twilio waits for a webhook's answer before it gives up on the call."""
-
-Severity = Literal["error", "warning"]
+TWILIO_TIMEOUT = DEFAULT_TIMEOUT
+"""Seconds Twilio waits for a webhook's answer before it gives up on the call (the phone's own timeout)."""
 
 
 @dataclass(frozen=True)

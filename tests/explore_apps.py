@@ -151,6 +151,82 @@ def survey() -> Flask:
     return app
 
 
+def shared_entry(node_header: bool) -> Flask:
+    """Two flows (1 activate, 2 report a loss) asking the same account and PIN questions, state by CallSid.
+
+    Account 1111 has PIN 1234, account 2222 PIN 9999.  A wrong PIN is asked again
+    with the tries left ("2 tries left", then 1), then the call ends.  With
+    ``node_header`` every answer names where the call is (``X-IVR-Node``).
+    """
+    app = Flask("shared_entry")
+    calls: dict[str, dict[str, str]] = {}
+    pins = {"1111": "1234", "2222": "9999"}
+
+    def answer(node: str, body: str) -> Response:
+        resp = _xml(body)
+        if node_header:
+            resp.headers["X-IVR-Node"] = node
+        return resp
+
+    def ask(node: str, say: str, action: str) -> Response:
+        gather = f'<Gather finishOnKey="#" action="{action}" timeout="3"><Say>{say}</Say></Gather>'
+        return answer(node, gather + "<Say>Goodbye.</Say><Hangup/>")
+
+    @app.route("/voice", methods=["POST"])
+    def voice() -> Response:
+        calls[request.form["CallSid"]] = {}
+        return answer("main", _menu("To activate a card, press 1. To report a loss, press 2.", "/flow"))
+
+    @app.route("/flow", methods=["POST"])
+    def flow() -> Response:
+        call = calls[request.form["CallSid"]]
+        digits = request.form.get("Digits", "")
+        if digits not in ("1", "2"):
+            return answer("main", "<Say>Not an option.</Say><Redirect>/voice</Redirect>")
+        call["flow"] = "activate" if digits == "1" else "report"
+        return ask(f"{call['flow']}_account", "Enter your account number, then press hash.", "/account")
+
+    @app.route("/account", methods=["POST"])
+    def account() -> Response:
+        call = calls[request.form["CallSid"]]
+        call["account"], call["tries"] = request.form.get("Digits", ""), "3"
+        return ask(f"{call['flow']}_pin", "Enter your PIN, then press hash.", "/pin")
+
+    @app.route("/pin", methods=["POST"])
+    def pin() -> Response:
+        call = calls[request.form["CallSid"]]
+        if pins.get(call["account"]) == request.form.get("Digits", ""):
+            done = "Your card is active." if call["flow"] == "activate" else "Your card is reported lost."
+            return answer(f"{call['flow']}_done", f"<Say>{done} Goodbye.</Say><Hangup/>")
+        tries = int(call["tries"]) - 1
+        call["tries"] = str(tries)
+        if not tries:
+            return answer("wrong", "<Say>Too many wrong PINs. Goodbye.</Say><Hangup/>")
+        left = f"Wrong PIN, {tries} {'try' if tries == 1 else 'tries'} left."
+        return ask(f"{call['flow']}_pin", f"{left} Enter your PIN, then press hash.", "/pin")
+
+    return app
+
+
+def long_greeting() -> Flask:
+    """A welcome far over the lint's 8 s before a menu; the menu alone is heard again after an invalid key."""
+    app = Flask("long_greeting")
+    options = "Press 1 for sales. Press 2 for support."
+    welcome = "Welcome to the example hotline. " + "We are glad that you called us today. " * 5
+
+    @app.route("/voice", methods=["POST"])
+    def voice() -> Response:
+        return _xml(_menu(welcome + options, "/choice"))
+
+    @app.route("/choice", methods=["POST"])
+    def choice() -> Response:
+        if request.form.get("Digits") in ("1", "2"):
+            return _xml("<Say>Thank you. Goodbye.</Say><Hangup/>")
+        return _xml(_menu(options, "/choice"))
+
+    return app
+
+
 @contextmanager
 def served(app: Flask) -> Iterator[str]:
     """``app`` on a real port on 127.0.0.1, in a thread; its base URL."""

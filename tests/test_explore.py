@@ -11,8 +11,8 @@ from flask import Flask
 
 from ivr.cli import main
 from ivr.explore.findings import find
-from ivr.explore.inputs import InputsError, load_inputs
-from ivr.explore.search import Exploration, Explorer, Limits
+from ivr.explore.inputs import InputEntry, Inputs, InputsError, load_inputs
+from ivr.explore.search import MISTAKE, Exploration, Explorer, Limits
 from ivr.explore.states import Wait, fingerprint, normalise_text, stable_url
 from ivr.explore.target import wsgi_target
 from tests import explore_apps
@@ -44,6 +44,8 @@ def test_what_changes_from_call_to_call_is_not_part_of_a_state() -> None:
     assert one == fingerprint(["Press 1"], Wait("gather", 1, "#", 5, "http://h/step?s=7"))
     assert one != fingerprint(["Press 2"], Wait("gather", 1, "#", 5, "http://h/step?s=1"))
     assert one != fingerprint(["Press 1"], Wait("gather", 1, "#", 5, "http://h/other?s=1"))
+    # Where the app says the call is (X-IVR-Node) counts: one prompt in two flows is two states.
+    assert fingerprint(["Press 1"], Wait("gather", 1), "a") != fingerprint(["Press 1"], Wait("gather", 1), "b")
 
 
 def test_a_bad_inputs_file_is_refused_with_its_place(tmp_path: Path) -> None:
@@ -89,6 +91,45 @@ def test_an_announced_key_that_does_what_an_invalid_key_does() -> None:
     assert "unannounced-key" not in kinds
 
 
+ACCOUNTS = Inputs(
+    inputs=[InputEntry(when="account", keys=["1111#", "2222#"]), InputEntry(when="PIN", keys=["1234#", "9999#"])]
+)
+
+
+def _endings(x: Exploration) -> set[str]:
+    return {s.heard[0] for s in x.states.values() if s.ending and s.heard}
+
+
+def test_one_question_in_two_flows_is_two_states_when_the_app_names_its_nodes() -> None:
+    x = Explorer(wsgi_target(explore_apps.shared_entry(node_header=True)), ACCOUNTS, Limits(max_calls=400)).run()
+    assert x.stopped == "done"
+    assert {"Your card is active. Goodbye.", "Your card is reported lost. Goodbye."} <= _endings(x)
+    assert "Too many wrong PINs. Goodbye." in _endings(x)
+    kinds = _kinds(x)
+    assert "nondeterminism" not in kinds  # another account number explains another outcome
+    # "Wrong PIN, 2 tries left" asks the PIN again: its work waits until the values offered are tried.
+    retries = [s for s in x.states.values() if s.heard and s.heard[0].startswith("Wrong PIN")]
+    assert retries and all(s.tier >= MISTAKE for s in retries)
+
+
+def test_without_node_names_the_second_flow_is_followed_and_reported_as_hidden_state() -> None:
+    x = Explorer(wsgi_target(explore_apps.shared_entry(node_header=False)), ACCOUNTS, Limits(max_calls=400)).run()
+    assert x.stopped == "done"
+    # The account question is one state for both flows, yet the report flow's ending is found ...
+    assert {"Your card is active. Goodbye.", "Your card is reported lost. Goodbye."} <= _endings(x)
+    # ... and the same account and PIN leading to two endings is hidden state, at the PIN question.
+    located = [f for f in find(x) if f.kind == "nondeterminism"]
+    assert any(f.path == ("1", "1111#") and "1234# → 2 states" in f.message for f in located), located
+
+
+def test_a_long_prompt_is_reported_once_and_a_greeting_against_its_own_limit() -> None:
+    x = _explore(explore_apps.long_greeting())
+    long = [f for f in find(x) if f.kind == "prompt-too-long"]
+    assert len(long) == 1, long  # heard at the start and after every invalid key: once
+    assert long[0].path == () and long[0].message.startswith("the greeting “Welcome")
+    assert "limit is 8 s" in long[0].message
+
+
 # -- over HTTP, with the command ----------------------------------------------------------------
 
 
@@ -119,6 +160,11 @@ def test_a_get_survey_is_explored_to_every_question_and_its_scenarios_pass(tmp_p
         for question in ("Question 1", "Question 2", "Question 3", "Thank you for your comment"):
             assert question in text
         assert "method: GET" in text and "rec:2" in text
+        drawn = tmp_path / "survey.mmd"
+        mapped = CliRunner().invoke(main, ["explore", "--url", url, "--method", "GET", "-o", str(drawn)])
+        assert mapped.exit_code == 0, mapped.output
+        flowchart = drawn.read_text(encoding="utf-8")
+        assert flowchart.startswith("flowchart") and "Question 3" in flowchart and "rec:2" in flowchart
         again = CliRunner().invoke(main, ["test", "--url", url, str(out)])
     assert again.exit_code == 0, again.output
     assert f"{len(written)} passed, 0 failed" in again.output
@@ -130,12 +176,19 @@ def test_a_get_survey_is_explored_to_every_question_and_its_scenarios_pass(tmp_p
 def test_the_12333_menu_in_process_with_the_demo_cardholders(tmp_path: Path) -> None:
     out = tmp_path / "scenarios"
     args = ["explore", "--demo-data", "--clock", "2026-11-23T10:00:00+08:00", "--json"]
-    args += ["--inputs", str(ROOT / "tests/explore/12333-inputs.yaml"), "--max-calls", "400", "--scenarios", str(out)]
-    run = CliRunner().invoke(main, args)
+    args += ["--inputs", str(ROOT / "tests/explore/12333-inputs.yaml"), "--scenarios", str(out)]
+    run = CliRunner().invoke(main, args)  # the default budget: 500 calls
     assert run.exit_code == 0, run.output
     report = json.loads(run.output.splitlines()[-1])
-    assert report["calls"] == 400 and report["states"] > 40 and report["fresh_store_per_call"]
+    assert report["calls"] == 500 and report["states"] > 40 and report["fresh_store_per_call"]
     coverage = report["coverage"]
-    assert coverage["nodes_total"] == 49 and coverage["nodes_reached"] >= 25  # the issue asks 90 %: not reached yet
+    assert coverage["nodes_total"] == 49 and coverage["nodes_reached"] >= 0.9 * 49, coverage
+    agent = [f for f in report["findings"] if f["kind"] == "no-agent"]
+    assert agent and "IVR_AGENT_NUMBER is not set" in agent[0]["message"]  # the demo app has no agent number
+    written = sorted(out.glob("*.yaml"))
+    text = "\n".join(p.read_text(encoding="utf-8") for p in written)
+    for ending in ("您的社保卡已激活成功", "临时挂失", "人工坐席正忙"):
+        assert ending in text
     again = CliRunner().invoke(main, ["test", str(out)])
     assert again.exit_code == 0, again.output
+    assert f"{len(written)} passed, 0 failed" in again.output

@@ -83,7 +83,7 @@ def _number_words(number: str, chinese: bool) -> float:
 
 def estimate_text_seconds(text: str, language: str) -> float:
     """Seconds to say ``text`` in ``language`` at the rates in this module's docstring."""
-    chinese = language.lower().startswith("zh")
+    chinese = language.lower().startswith(("zh", "cmn", "yue"))  # Twilio names Mandarin cmn-CN
     seconds = 0.0
     pause = 0.0  # counted only when more words follow: none before the first word or after the last
     for m in _TOKEN.finditer(text):

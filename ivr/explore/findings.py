@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ivr.authoring.durations import estimate_text_seconds
 from ivr.authoring.findings import LIMITS, Severity
 from ivr.explore.search import SILENCE, Exploration, Path, State
+from ivr.explore.states import normalise_text
 from ivr.phone.client import DEFAULT_TIMEOUT
 
 __all__ = ["TWILIO_TIMEOUT", "Finding", "find", "path_text"]
@@ -53,7 +54,10 @@ def find(x: Exploration) -> list[Finding]:
     out += _long_prompts(x)
     out += _nondeterminism(x)
     if not x.agent_reached and x.calls:
-        out.append(Finding("warning", "no-agent", (), "no path reached an agent: no <Dial> or <Enqueue> anywhere"))
+        why = f" ({x.no_agent_hint})" if x.no_agent_hint else ""
+        out.append(
+            Finding("warning", "no-agent", (), f"no path reached an agent: no <Dial> or <Enqueue> anywhere{why}")
+        )
     unique = list(dict.fromkeys(out))
     return sorted(unique, key=lambda f: (f.severity != "error", len(f.path), f.path, f.kind))
 
@@ -216,39 +220,60 @@ def _keys(x: Exploration) -> list[Finding]:
 
 
 def _long_prompts(x: Exploration) -> list[Finding]:
-    limit = LIMITS["prompt_seconds"]
+    """Each prompt longer than the lint's limits, once, at the shortest path that hears it.
+
+    As in the lint, a prompt that ends with another prompt heard on its own (a
+    welcome, then the main menu's options) is a greeting and that prompt, each
+    held to its own limit.
+    """
+    limit, greeting_limit = LIMITS["prompt_seconds"], LIMITS["greeting_seconds"]
+    texts = {normalise_text(t): t for state in x.states.values() for t in state.heard}
     out: list[Finding] = []
-    for state in x.states.values():
-        if state.ending:
-            continue
-        seconds = sum(
-            estimate_text_seconds(text, language or "en")
-            for text, language in zip(state.heard, state.languages, strict=True)
-        )
-        if seconds > limit:
-            out.append(
-                Finding(
-                    "warning",
-                    "prompt-too-long",
-                    state.path,
-                    f"the prompts here take about {seconds:.0f} s to say; the lint's limit is {limit:g} s",
-                )
-            )
+    seen: set[str] = set()
+    for state in sorted(x.states.values(), key=lambda s: (len(s.path), s.path)):
+        for text, language in zip(state.heard, state.languages, strict=True):
+            key = normalise_text(text)
+            if key in seen:
+                continue
+            seen.add(key)
+            seconds = estimate_text_seconds(text, language or "en")
+            rest = max((t for t in texts if len(t) < len(key) and key.endswith(t)), key=len, default="")
+            parts = [("", text, seconds, limit)]
+            if rest:
+                rest_seconds = estimate_text_seconds(texts[rest], language or "en")
+                greeting = text[: -len(texts[rest])] if text.endswith(texts[rest]) else text
+                parts = [("the greeting ", greeting, seconds - rest_seconds, greeting_limit)]
+                parts.append(("", texts[rest], rest_seconds, limit))
+            for what, words, took, most in parts:
+                if took > most:
+                    said = f"{took:.1f}" if round(took) <= most else f"{took:.0f}"
+                    out.append(
+                        Finding(
+                            "warning",
+                            "prompt-too-long",
+                            state.path,
+                            f"{what}“{_clip(words)}” takes about {said} s to say; the lint's limit is {most:g} s",
+                        )
+                    )
     return out
+
+
+def _clip(text: str, length: int = 24) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def _nondeterminism(x: Exploration) -> list[Finding]:
-    out: list[Finding] = []
-    for (_source, answer), nexts in x.transitions.items():
-        if len(nexts) > 1:
-            paths = sorted(nexts.values(), key=len)
-            out.append(
-                Finding(
-                    "warning",
-                    "nondeterminism",
-                    paths[0],
-                    f"the same input ({answer}) at the same state led to {len(nexts)} different states on "
-                    "different calls (hidden state: a retry counter, a long then a short prompt)",
-                )
-            )
-    return out
+    """One finding per state where some input led to different states on different calls."""
+    by_state: dict[str, list[str]] = {}
+    for (source, answer), apart in x.apart.items():
+        counter = " (a retry counter: it led back here first)" if source in x.transitions[source, answer] else ""
+        by_state.setdefault(source, []).append(f"{answer} → {apart} states{counter}")
+    return [
+        Finding(
+            "warning",
+            "nondeterminism",
+            x.states[source].path,
+            "the same input here led to different states on different calls (hidden state): " + "; ".join(inputs),
+        )
+        for source, inputs in by_state.items()
+    ]

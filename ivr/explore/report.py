@@ -48,7 +48,8 @@ def _heard(heard: Sequence[str]) -> list[str]:
     return out
 
 
-def _scenario(call: Call, name: str, target: Target, directory: Path) -> dict[str, Any]:
+def _scenario(call: Call, upto: int, name: str, target: Target, directory: Path) -> dict[str, Any]:
+    """The scenario of ``call``'s first ``upto`` answers: what was heard before each, and how it ended after."""
     doc: dict[str, Any] = {"name": name}
     if target.url:
         doc["url"] = target.url
@@ -61,15 +62,15 @@ def _scenario(call: Call, name: str, target: Target, directory: Path) -> dict[st
         if target.clock:
             doc["clock"] = target.clock
     steps = []
-    for answer, seg in zip(call.path, call.segments, strict=False):
+    for answer, seg in zip(call.path[:upto], call.segments, strict=False):
         step: dict[str, Any] = {}
         if heard := _heard(seg.heard):
             step["hear"] = heard
         step["press"] = answer
         steps.append(step)
     doc["steps"] = steps
-    last = call.segments[-1]
-    end: dict[str, Any] = {"as": last.wait.ending}
+    last = call.segments[upto]
+    end: dict[str, Any] = {"as": last.wait.ending if last.wait.kind == "end" else "caller_hangup"}
     if heard := _heard(last.heard):
         end["hear"] = heard
     doc["end"] = end
@@ -77,23 +78,42 @@ def _scenario(call: Call, name: str, target: Target, directory: Path) -> dict[st
 
 
 def write_scenarios(x: Exploration, target: Target, directory: Path) -> list[Path]:
-    """One scenario file per distinct path (by the states it passes) to each ending that is not an error."""
+    """The regression suite: one scenario per distinct path to each ending, and one to each leaf of the map.
+
+    An ending is where the app ended the call (errors left out: they are
+    findings, not a baseline).  A leaf is a state that no other state was first
+    reached through, such as a transaction's result: its scenario hangs up
+    there (``caller_hangup``) after checking what was heard, so that together
+    the scenarios pass every state found.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     seen: set[tuple[str, ...]] = set()
-    written: list[Path] = []
+    wanted: list[tuple[Call, int, str]] = []
     for call in x.calls:
         last = call.segments[-1]
         if last.wait.kind != "end" or last.wait.ending in ("error", "unsupported") or not call.path:
             continue
         key = tuple(call.states)
-        if key in seen:
+        if key not in seen:
+            seen.add(key)
+            wanted.append((call, len(call.path), last.wait.ending))
+    through = {state.path[:-1] for state in x.states.values() if state.path}
+    first_call: dict[str, tuple[Call, int]] = {}
+    for call in x.calls:
+        for i, sid in enumerate(call.states):
+            if i <= len(call.path) and sid not in first_call and call.path[:i] == x.states[sid].path:
+                first_call[sid] = (call, i)
+    for state in sorted(x.states.values(), key=lambda s: (len(s.path), s.path)):
+        if state.ending or not state.path or state.path in through or state.id not in first_call:
             continue
-        seen.add(key)
-        n = len(written) + 1
-        name = f"{last.wait.ending}: {path_text(call.path)}"
-        path = directory / f"explore-{n:03d}-{last.wait.ending}.yaml"
-        text = yaml.safe_dump(_scenario(call, name, target, directory), allow_unicode=True, sort_keys=False)
-        path.write_text(text, encoding="utf-8")
+        call, upto = first_call[state.id]
+        wanted.append((call, upto, "caller_hangup"))
+    written: list[Path] = []
+    for n, (call, upto, ending) in enumerate(wanted, start=1):
+        name = f"{ending}: {path_text(call.path[:upto])}"
+        path = directory / f"explore-{n:03d}-{ending.replace('_', '-')}.yaml"
+        doc = _scenario(call, upto, name, target, directory)
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         written.append(path)
     return written
 

@@ -8,12 +8,25 @@ announces, silence, for an entry of several keys the ``--inputs`` values whose
 ``<Record>``: a short recording (``rec:2``) and silence.
 
 Work is taken in tiers, so a small budget goes where it shows the most:
-first what the prompts offer at new states, then the ``--inputs`` values
-combined (a state already seen, reached with another combination of values,
-is tried again: an ID number followed by each password), then the keys no
-prompt announces.  Within a tier, shallow paths go first.  An input that
-leads a state back to itself is pressed again, up to :data:`RETRY_PROBES`
-times, so retry limits are tried before a loop is declared.
+
+0. what the prompts offer (announced keys, ``--inputs`` values) at states a
+   caller reaches by doing what was offered;
+1. the ``--inputs`` values combined: a state first found after some values
+   and reached again with another combination is tried again (an ID number
+   followed by each password).  Values at the same position of their
+   entries go together first (list a cardholder's ID number and password at
+   the same position), then every other combination;
+2. mistakes: silence, a wrong value, a lone key at an entry of several keys,
+   the same input again at a state it led back to (pressed up to
+   :data:`RETRY_PROBES` times, so retry limits are tried before a loop is
+   declared), and everything at the states mistakes lead to, or that ask
+   again what was just asked (the last prompt ends as before and the wait is the same: a
+   password refused, "3 tries left"), since a reprompt offers what the
+   prompt before it offered;
+3. the single keys no prompt announces.
+
+A state found by work of one tier has its own work done in that tier or a
+later one.  Within a tier, shallow paths go first.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.explore.inputs import Inputs
-from ivr.explore.states import Wait, fingerprint
+from ivr.explore.states import Wait, fingerprint, normalise_text
 from ivr.explore.target import Target
 from ivr.phone import events as ev
 from ivr.phone.callers import InputKind, ScriptedCaller, parse_answer
@@ -37,10 +50,14 @@ from ivr.phone.speaker import MuteSpeaker
 
 __all__ = ["RETRY_PROBES", "Call", "Exploration", "Explorer", "Limits", "State", "segments"]
 
+FOLLOWED = 8
+"""How many endings of the first way into an entry are keyed again through each other way."""
 RETRY_PROBES = 4
 """How many more times an input that leads a state back to itself is pressed (retry limits are usually 3)."""
 SINGLE_KEYS = tuple("123456789*0#")
 RECORDING = "rec:2"
+OFFERED, COMBINED, MISTAKE, UNANNOUNCED = 0, 1, 2, 3
+"""The tiers of work, taken in this order (see the module's docstring)."""
 SILENCE = "-"
 
 Path = tuple[str, ...]
@@ -80,6 +97,7 @@ class State:
     announced: tuple[str, ...] = ()
     tried: set[str] = field(default_factory=set)
     candidates: tuple[str, ...] = ()
+    tier: int = OFFERED
 
     @property
     def ending(self) -> bool:
@@ -109,6 +127,9 @@ class Exploration:
     seconds: float
     agent_reached: bool
     input_values: frozenset[str]
+    no_agent_hint: str = ""
+    apart: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Inputs that led one state to several next states on calls that keyed the same ``--inputs`` values."""
 
     @property
     def call_count(self) -> int:
@@ -210,15 +231,23 @@ class Explorer:
         self.on_progress = on_progress
         self.states: dict[str, State] = {}
         self.transitions: dict[tuple[str, str], dict[str, Path]] = {}
+        self._outcomes: dict[tuple[str, str, frozenset[str]], set[str]] = {}
+        self._ways: dict[str, dict[Path, int]] = {}  # entries reached by several choices: each way, endings followed
+        self._ways_by_choice: set[tuple[str, str]] = set()
         self.calls: list[Call] = []
-        self._queue: list[tuple[int, int, int, Path, str]] = []
+        self._queue: list[tuple[int, int, int, int, int, Path, str]] = []
+        self._turns: dict[tuple[int, str], int] = {}
+        self._turn_of: dict[Path, int] = {}
         self._seq = itertools.count()
         self._contexts: set[tuple[str, Path | None, str]] = set()
         self._input_values = frozenset(v for entry in self.inputs.inputs for v in entry.keys)
         self._entry: dict[str, int] = {}
+        self._position: dict[str, int] = {}  # only for values of entries that list several
         for n, entry in enumerate(self.inputs.inputs):
-            for v in entry.keys:
+            for i, v in enumerate(entry.keys):
                 self._entry.setdefault(v, n)
+                if len(entry.keys) > 1:
+                    self._position.setdefault(v, i)
         self._agent = False
         self._called: set[Path] = set()
 
@@ -241,7 +270,7 @@ class Explorer:
         finally:
             client.close()
         segs = segments(result, caller.kinds, path)
-        ids = [fingerprint(s.heard, s.wait) for s in segs]
+        ids = [fingerprint(s.heard, s.wait, s.node) for s in segs]
         call = Call(path, ids, result, client.timings, segs)
         self.calls.append(call)
         self._agent = self._agent or any(s.dialled for s in segs)
@@ -265,60 +294,124 @@ class Explorer:
         return answer in self._input_values or (state is not None and answer in state.announced)
 
     def _candidates(self, state: State) -> list[tuple[int, str]]:
-        """What to try at ``state``, each with its tier (0: offered, 2: not announced)."""
+        """What to try at ``state``, each with its tier (never earlier than the tier that found the state)."""
         wait = state.wait
+        out: list[tuple[int, str]]
         if wait.kind == "record":
-            return [(0, RECORDING), (0, SILENCE)]
-        out: list[tuple[int, str]] = [(0, k) for k in state.announced]
-        out.append((0, SILENCE))
-        if wait.multi_digit:
-            out += [(0, v) for v in self.inputs.values_for(state.heard)]
-            out.append((0, _wrong_value(wait)))
-        out += [(2, k) for k in SINGLE_KEYS if k not in state.announced]
+            out = [(OFFERED, RECORDING), (OFFERED, SILENCE)]  # a caller who says nothing is common here
+        elif wait.multi_digit:
+            # "End with #", "key * for X" name keys of the entry, not choices: a lone # is a mistake.
+            out = [(OFFERED, v) for v in self.inputs.values_for(state.heard)]
+            out += [(MISTAKE, _wrong_value(wait)), (MISTAKE, SILENCE)]
+            out += [(MISTAKE, k) for k in state.announced]
+        else:
+            out = [(OFFERED, k) for k in state.announced]
+            out.append((MISTAKE, SILENCE))
+        out += [(UNANNOUNCED, k) for k in SINGLE_KEYS if k not in state.announced]
         first: dict[str, int] = {}
         for tier, answer in out:
-            first.setdefault(answer, tier)
+            first.setdefault(answer, max(tier, state.tier))
         return [(tier, answer) for answer, tier in first.items()]
 
-    def _push(self, tier: int, path: Path, answer: str) -> None:
+    def _push(self, tier: int, state: str, path: Path, answer: str) -> None:
+        """Queue ``answer`` at ``state`` (reached by ``path``) as work of ``tier``."""
         if (*path, answer) in self._called:
             return
-        heapq.heappush(self._queue, (tier, len(path), next(self._seq), path, answer))
+        positions = {self._position[a] for a in (*path, answer) if a in self._position}
+        mixed = max(0, len(positions) - 1)  # 0: the values keyed go together (one cardholder's)
+        depth = len(path)
+        if tier == COMBINED:
+            # A combination is followed to its end before the next is begun, and the states where
+            # values are keyed take turns beginning one: every flow gets its first combinations early.
+            turn = self._turn_of.get(path)
+            if turn is None or answer in self._position:
+                turn = self._turns[mixed, state] = self._turns.get((mixed, state), -1) + 1
+            self._turn_of[(*path, answer)] = turn
+            depth = -depth
+        else:
+            turn = 0
+        heapq.heappush(self._queue, (tier, mixed, turn, depth, next(self._seq), path, answer))
 
-    def _found(self, call: Call) -> None:
-        """Take in what one call showed: new states, transitions, and the work they open."""
+    def _found(self, call: Call, tier: int = OFFERED) -> None:
+        """Take in what one call showed (placed as work of ``tier``): new states, transitions, the work they open."""
         for i, (sid, seg) in enumerate(zip(call.states, call.segments, strict=True)):
             path = call.path[:i]
             if sid not in self.states:
                 announced = tuple(dict.fromkeys(m.key for h in seg.heard for m in key_mentions(h)))
-                state = State(sid, tuple(seg.heard), tuple(seg.languages), seg.wait, path, seg.node, announced)
+                asked_again = i > 0 and _asks_again(call.segments[i - 1], seg)
+                state = State(
+                    sid, tuple(seg.heard), tuple(seg.languages), seg.wait, path, seg.node, announced,
+                    tier=max(tier, MISTAKE) if asked_again else tier,
+                )  # fmt: skip
                 self.states[sid] = state
                 state.candidates = tuple(a for _, a in self._candidates(state))
                 if not state.ending and len(path) < self.limits.max_depth:
                     came = call.states[i - 1] if path and path[-1] in self._input_values else ""
                     self._contexts.add((sid, self._context(path), came))
-                    for tier, answer in self._candidates(state):
-                        self._push(tier, path, answer)
+                    for first, answer in self._candidates(state):
+                        self._push(first, sid, path, answer)
             elif not self.states[sid].ending and len(path) < self.limits.max_depth:
                 values = self._context(path)
                 # The same words can be heard in two flows (a read-back to confirm, in activation and in a
                 # status check): reached by a value from another state, or with other values, it is tried on.
                 context = (sid, values, call.states[i - 1] if path and path[-1] in self._input_values else "")
                 offered = bool(path) and self._offered(call.states[i - 1], path[-1])
-                if values is not None and offered and context not in self._contexts:
+                known = self.states[sid]
+                # Only a state first found after some values is worth trying with others: the main menu
+                # reached again after a transaction does not depend on what was keyed before.
+                in_flow = bool(self._context(known.path))
+                if values is not None and offered and in_flow and context not in self._contexts:
                     self._contexts.add(context)
                     # What the prompt offers, and the --inputs values; silence and wrong values were
                     # tried at this state already, and their retries lead where they led then.
-                    for tier, answer in self._candidates(self.states[sid]):
-                        if tier == 0 and answer != SILENCE and answer != _wrong_value(self.states[sid].wait):
-                            self._push(1, path, answer)
+                    for first, answer in self._candidates(known):
+                        if first == max(OFFERED, known.tier):
+                            self._push(max(COMBINED, known.tier), sid, path, answer)
+                elif known.wait.multi_digit and offered and values == () and path != known.path:
+                    self._another_way(sid, call.states[i - 1], path)
             if i > 0:
                 source, answer = call.states[i - 1], call.path[i - 1]
                 self.transitions.setdefault((source, answer), {}).setdefault(sid, call.path[:i])
+                # Values keyed earlier explain a difference (one ID number, then another); the same
+                # values and another outcome show state the caller cannot see.
+                keyed = frozenset(a for a in path if a in self._input_values)
+                self._outcomes.setdefault((source, answer, keyed), set()).add(sid)
                 self.states[source].tried.add(answer)
                 repeats = _trailing(path, answer)
                 if sid == source and repeats <= RETRY_PROBES and len(path) < self.limits.max_depth:
-                    self._push(0, path, answer)  # the same input again: does a retry limit end the loop?
+                    # The same input again: does a retry limit end the loop?
+                    self._push(max(MISTAKE, self.states[sid].tier), sid, path, answer)
+
+    def _another_way(self, sid: str, before: str, path: Path) -> None:
+        """``path`` reaches the entry ``sid`` from another choice: it will be followed as the first way was.
+
+        Without a node name from the app, one question asked in two flows (an
+        account number, to activate or to report a loss) is one state; what is
+        keyed after it may lead apart.  The endings reached through the first
+        way are keyed again through this one, so that a difference shows (as
+        nondeterminism) instead of half the app going unseen.
+        """
+        ways = self._ways.setdefault(sid, {self.states[sid].path: 0})
+        if path in ways or (before, path[-1]) in self._ways_by_choice:
+            return
+        self._ways_by_choice.add((before, path[-1]))
+        ways[path] = 0
+        for call in self.calls:
+            self._follow(call)
+
+    def _follow(self, call: Call) -> None:
+        """Key the rest of an ended ``call`` through every other way into the entries it passed."""
+        if call.segments[-1].wait.kind != "end" or len(call.states) != len(call.path) + 1:
+            return
+        for j, sid in enumerate(call.states[:-1]):
+            ways = self._ways.get(sid)
+            if not ways or call.path[:j] not in ways:
+                continue
+            rest = call.path[j:]
+            for way, used in ways.items():
+                if way != call.path[:j] and used < FOLLOWED and len(way) + len(rest) <= self.limits.max_depth:
+                    ways[way] = used + 1
+                    self._push(max(COMBINED, self.states[sid].tier), sid, (*way, *rest[:-1]), rest[-1])
 
     def run(self) -> Exploration:
         """Crawl until every state's inputs are tried or a limit is reached."""
@@ -333,10 +426,12 @@ class Explorer:
             if time.monotonic() - start >= self.limits.max_seconds:
                 stopped = f"--max-seconds {self.limits.max_seconds:g} reached"
                 break
-            _, _, _, path, answer = heapq.heappop(self._queue)
+            tier, _, _, _, _, path, answer = heapq.heappop(self._queue)
             if (*path, answer) in self._called:
                 continue  # pushed twice before it was called
-            self._found(self.call((*path, answer)))
+            call = self.call((*path, answer))
+            self._found(call, tier)
+            self._follow(call)
             self._progress()
         return Exploration(
             self.states,
@@ -346,11 +441,28 @@ class Explorer:
             time.monotonic() - start,
             self._agent,
             self._input_values,
+            self.target.no_agent_hint,
+            self._apart(),
         )
+
+    def _apart(self) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for (source, answer, _), nexts in self._outcomes.items():
+            if len(nexts) > 1:
+                out[source, answer] = max(out.get((source, answer), 0), len(nexts))
+        return out
 
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(len(self.states), len(self.calls))
+
+
+def _asks_again(before: Segment, after: Segment) -> bool:
+    """Whether ``after`` asks what ``before`` asked: its last prompt ends as before's did, with the same wait."""
+    if not before.heard or not after.heard or after.wait.kind == "end":
+        return False
+    same_wait = fingerprint((), before.wait, before.node) == fingerprint((), after.wait, after.node)
+    return same_wait and normalise_text(after.heard[-1]).endswith(normalise_text(before.heard[-1]))
 
 
 def _trailing(path: Path, answer: str) -> int:

@@ -22,7 +22,12 @@ the same thing and can do the same thing there:
   a parameter whose value is volatile (all digits, as in a step counter
   ``/voice/step?s=12``; a CallSid or any long hex or uuid-ish token; a
   timestamp) is left out, name and value, so an app that numbers every step
-  in its URLs still converges on a finite set of states.
+  in its URLs still converges on a finite set of states;
+- *where the app says the call is*: an app may name the point it waits at in
+  an ``X-IVR-Node`` header (this project's app does).  The name counts, so one
+  prompt used in two flows (the ID-number entry of an activation and of a
+  loss report) makes two states, as it is two points of the app.  Without
+  the header, words and wait are all there is.
 
 Hidden state (a retry counter, a long prompt first and a short one after) is
 not guessed: when the same input at the same state leads to different next
@@ -101,10 +106,11 @@ class Wait:
         return self.kind == "gather" and self.num_digits != 1
 
 
-def fingerprint(heard: Sequence[str], wait: Wait) -> str:
-    """The state's id: a short hash of the normalised words heard and the wait's shape (the action URL made stable)."""
+def fingerprint(heard: Sequence[str], wait: Wait, node: str | None = None) -> str:
+    """The state's id: a hash of the normalised words heard, the wait's shape (action URL made stable), the node."""
     words = "\n".join(normalise_text(h) for h in heard)
     shape = (
+        node or "",
         wait.kind,
         str(wait.num_digits),
         wait.finish_on_key,

@@ -63,6 +63,7 @@ class Target:
     fresh_store: bool = False
     auth_token: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    no_agent_hint: str = ""
     _reset: Any = None
 
     def client(self) -> TimedClient:
@@ -124,5 +125,6 @@ def project_target(menu: Path, *, demo_data: bool, clock: str | None) -> Iterato
             seed="demo" if demo_data else None,
             clock=at,
             fresh_store=True,
+            no_agent_hint="" if state.settings.agent_number else "IVR_AGENT_NUMBER is not set, so no transfer dials",
             _reset=reset,
         )

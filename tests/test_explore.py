@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +194,21 @@ def test_the_12333_menu_in_process_with_the_demo_cardholders(tmp_path: Path) -> 
     again = CliRunner().invoke(main, ["test", str(out)])
     assert again.exit_code == 0, again.output
     assert f"{len(written)} passed, 0 failed" in again.output
+
+
+def test_in_a_terminal_a_progress_bar_shows_the_states_found(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    ivr = Path(sys.executable).parent / "ivr"
+    if not ivr.exists():
+        pytest.skip("the ivr command is not installed in this environment")
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    args = ["explore", "--demo-data", "--clock", "2026-11-23T10:00:00+08:00", "--max-calls", "80"]
+    child = pexpect.spawn(str(ivr), args, env=env, dimensions=(40, 120), encoding="utf-8", timeout=60, cwd=ROOT)
+    try:
+        child.expect(r"exploring: (\d+) states")
+        assert int(child.match.group(1)) >= 1
+        child.expect_exact("found in 80 calls")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0

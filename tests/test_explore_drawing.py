@@ -165,3 +165,11 @@ def test_a_png_of_chinese_prompts_without_a_chinese_font_gets_ivr_graphs_note(
     assert drawing.font_note([MapNode("s0", "Press 1", "start")], tmp_path / "map.png") is None
     monkeypatch.setattr(drawing, "cjk_font_missing", lambda: False)
     assert drawing.font_note(NODES, tmp_path / "map.png") is None
+
+
+def test_many_inputs_to_one_state_are_counted_on_the_edge(tmp_path: Path) -> None:
+    out = tmp_path / "map.mmd"
+    ids = [MapEdge("s1", "s3", f"{n}10104199007181241#") for n in range(1, 10)]
+    render_map(NODES, [*EDGES[:4], *ids], out)
+    edge = next(line for line in out.read_text(encoding="utf-8").splitlines() if "n_s1 -->" in line)
+    assert edge.count("10104") == 2 and "… 7 more" in edge

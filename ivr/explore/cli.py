@@ -104,9 +104,15 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.command("explore")
 @click.argument("menu", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--url", help="Explore this TwiML webhook over HTTP instead of the menu in-process.")
-@click.option("--method", type=click.Choice(["GET", "POST"]), default="POST", show_default=True, help="First request.")
+@click.option(
+    "--method",
+    type=click.Choice(["GET", "POST"]),
+    default="POST",
+    show_default=True,
+    help="The HTTP method of the first request.",
+)
 @click.option("--auth-token", envvar="TWILIO_AUTH_TOKEN", help="Sign requests with this token.")
-@click.option("--inputs", "inputs_file", type=_FILE, help="YAML: values to key at entries.")
+@click.option("--inputs", "inputs_file", type=_FILE, help="YAML: the values to key at entries whose prompt matches.")
 @click.option("--demo-data", is_flag=True, help="In-process only: seed the fictional demo cardholders first.")
 @click.option("--clock", help="In-process only: the app's fixed time, ISO 8601 (default: now, fixed for the run).")
 @click.option(
@@ -122,7 +128,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
     "--scenarios",
     "scenarios_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Write one scenario per path to each ending here.",
+    help="Write the regression suite here: a scenario per path to each ending and to each leaf of the map.",
 )
 @click.option(
     "-o",
@@ -136,7 +142,14 @@ def explore(
     inputs_file: Path | None, demo_data: bool, clock: str | None, max_calls: int, max_depth: int,
     max_seconds: float, scenarios_dir: Path | None, map_out: Path | None, as_json_flag: bool,
 ) -> None:  # fmt: skip
-    """Map a TwiML app by calling it (MENU in-process, or --url), report its defects and write its scenarios."""
+    """Map a TwiML app by calling it (MENU in-process, or --url), report its defects and write its scenarios.
+
+    In-process, each call runs on a fresh copy of the (seeded) store; over
+    --url the app keeps its own state.  The crawl stops at --max-calls,
+    --max-seconds or when every input found was tried.  Exit status: 0 when no
+    finding is an error, 1 when one is, 2 when the menu, the inputs file or
+    the URL cannot be used.  Details: docs/simulator.md, "Exploring an app".
+    """
     if url and menu:
         raise click.UsageError("give either a MENU (in-process) or --url, not both")
     if url and (demo_data or clock):

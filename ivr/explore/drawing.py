@@ -130,6 +130,10 @@ class _Edge:
     back: bool
 
 
+MERGED_LABELS = 3
+"""Inputs named on one edge; more (nine ID numbers leading to one read-back) are counted instead."""
+
+
 def _edges(nodes: Sequence[MapNode], edges: Sequence[MapEdge]) -> list[_Edge]:
     """One edge per (src, dst): "3 / 4 / 5" rather than three arrows; styled as ivr graph styles its edges."""
     kinds = {n.id: n.kind for n in nodes}
@@ -152,7 +156,8 @@ def _edges(nodes: Sequence[MapNode], edges: Sequence[MapEdge]) -> list[_Edge]:
             style = "flow"  # what a caller does without choosing a key
         else:
             style = "key"
-        out.append(_Edge(src, dst, " / ".join(labels), style, depth.get(dst, 0) <= depth.get(src, 0)))
+        shown = labels if len(labels) <= MERGED_LABELS else [*labels[:2], f"… {len(labels) - 2} more"]
+        out.append(_Edge(src, dst, " / ".join(shown), style, depth.get(dst, 0) <= depth.get(src, 0)))
     return out
 
 

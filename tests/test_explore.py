@@ -212,3 +212,24 @@ def test_in_a_terminal_a_progress_bar_shows_the_states_found(tmp_path: Path) -> 
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_an_app_that_fails_at_once_gets_the_failure_alone() -> None:
+    app = Flask("down")
+    app.add_url_rule("/voice", "voice", lambda: ("down for maintenance", 503), methods=["POST"])
+    x = _explore(app)
+    assert [(f.severity, f.kind, f.path) for f in find(x)] == [("error", "http-error", ())]
+
+
+def test_a_key_added_to_a_12333_prompt_but_not_to_its_options_is_found_early(tmp_path: Path) -> None:
+    menu = json.loads((ROOT / "menus/12333.json").read_text(encoding="utf-8"))
+    menu["nodes"]["ecard"]["prompt"]["zh-CN"] += "查询办理进度请按7。"  # the author forgot options["7"]
+    broken = tmp_path / "12333.json"
+    broken.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
+    run = CliRunner().invoke(main, ["explore", str(broken), "--max-calls", "150", "--json"])
+    assert run.exit_code == 0, run.output
+    findings = json.loads(run.output.splitlines()[-1])["findings"]
+    # Well inside the budget the unannounced keys come last in, key 7 is compared with an invalid key.
+    assert {"severity": "warning", "kind": "dead-key", "path": ["4", "7"]} in [
+        {k: f[k] for k in ("severity", "kind", "path")} for f in findings
+    ]

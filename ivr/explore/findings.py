@@ -53,7 +53,7 @@ def find(x: Exploration) -> list[Finding]:
     out += _keys(x)
     out += _long_prompts(x)
     out += _nondeterminism(x)
-    if not x.agent_reached and x.calls:
+    if not x.agent_reached and any(not s.ending for s in x.states.values()):  # a caller had a choice somewhere
         why = f" ({x.no_agent_hint})" if x.no_agent_hint else ""
         out.append(
             Finding("warning", "no-agent", (), f"no path reached an agent: no <Dial> or <Enqueue> anywhere{why}")

@@ -10,7 +10,8 @@ announces, silence, for an entry of several keys the ``--inputs`` values whose
 Work is taken in tiers, so a small budget goes where it shows the most:
 
 0. what the prompts offer (announced keys, ``--inputs`` values) at states a
-   caller reaches by doing what was offered;
+   caller reaches by doing what was offered, and two unannounced keys where
+   an announced one was answered with a reprompt (a dead key?);
 1. the ``--inputs`` values combined: a state first found after some values
    and reached again with another combination is tried again (an ID number
    followed by each password).  Values at the same position of their
@@ -98,6 +99,7 @@ class State:
     tried: set[str] = field(default_factory=set)
     candidates: tuple[str, ...] = ()
     tier: int = OFFERED
+    asks_again: bool = False  # it asks what the state before it asked (a reprompt)
 
     @property
     def ending(self) -> bool:
@@ -234,6 +236,7 @@ class Explorer:
         self._outcomes: dict[tuple[str, str, frozenset[str]], set[str]] = {}
         self._ways: dict[str, dict[Path, int]] = {}  # entries reached by several choices: each way, endings followed
         self._ways_by_choice: set[tuple[str, str]] = set()
+        self._probed: set[str] = set()
         self.calls: list[Call] = []
         self._queue: list[tuple[int, int, int, int, int, Path, str]] = []
         self._turns: dict[tuple[int, str], int] = {}
@@ -341,7 +344,7 @@ class Explorer:
                 asked_again = i > 0 and _asks_again(call.segments[i - 1], seg)
                 state = State(
                     sid, tuple(seg.heard), tuple(seg.languages), seg.wait, path, seg.node, announced,
-                    tier=max(tier, MISTAKE) if asked_again else tier,
+                    tier=max(tier, MISTAKE) if asked_again else tier, asks_again=asked_again,
                 )  # fmt: skip
                 self.states[sid] = state
                 state.candidates = tuple(a for _, a in self._candidates(state))
@@ -377,10 +380,26 @@ class Explorer:
                 keyed = frozenset(a for a in path if a in self._input_values)
                 self._outcomes.setdefault((source, answer, keyed), set()).add(sid)
                 self.states[source].tried.add(answer)
+                if sid != source and self.states[sid].asks_again:
+                    self._probe_invalid(source, call.path[: i - 1], answer)
                 repeats = _trailing(path, answer)
                 if sid == source and repeats <= RETRY_PROBES and len(path) < self.limits.max_depth:
                     # The same input again: does a retry limit end the loop?
                     self._push(max(MISTAKE, self.states[sid].tier), sid, path, answer)
+
+    def _probe_invalid(self, source: str, path: Path, answer: str) -> None:
+        """An announced key was answered with a reprompt: try two keys no prompt names, to compare.
+
+        Unannounced keys come last otherwise; without them a key announced but
+        not handled (it does what an invalid key does) could not be told from
+        a key that asks again on purpose.
+        """
+        state = self.states[source]
+        if answer not in state.announced or state.wait.multi_digit or source in self._probed:
+            return
+        self._probed.add(source)
+        for key in [k for k in SINGLE_KEYS if k not in state.announced][:2]:
+            self._push(max(OFFERED, state.tier), source, path, key)
 
     def _another_way(self, sid: str, before: str, path: Path) -> None:
         """``path`` reaches the entry ``sid`` from another choice: it will be followed as the first way was.

@@ -24,6 +24,8 @@ class ServiceSpec:
     outcomes: tuple[str, ...]
     provides: tuple[str, ...] = ()
     summary: str = ""
+    optional: tuple[str, ...] = ()
+    """The parameters of ``params`` a menu may leave out."""
 
 
 # The contracts of the 12333 hotline's transactions.  Handlers are bound to

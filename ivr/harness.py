@@ -32,6 +32,7 @@ from ivr.engine import (
     Hangup,
     HungUp,
     NoInput,
+    Play,
     Record,
     RecordingDone,
     Say,
@@ -202,7 +203,7 @@ class Call:
                 self._show(item)
 
     def _show(self, action: Action) -> None:
-        if isinstance(action, Say):
+        if isinstance(action, (Say, Play)):
             self._heard(action)
         elif isinstance(action, Gather):
             for say in action.prompts:
@@ -217,6 +218,9 @@ class Call:
     def _log(self, who: str, what: str) -> None:
         self.transcript.append(TranscriptLine(who, what))
 
-    def _heard(self, say: Say) -> None:
+    def _heard(self, say: Say | Play) -> None:
+        if isinstance(say, Play):
+            self._log("system", f"play {say.url or 'tones ' + say.digits}")
+            return
         self._log("ivr", say.text)
         self._since_input.append(say.text)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from ivr.menu.model import (
+    Audio,
     InputNode,
     LanguageNode,
     Menu,
@@ -31,9 +32,11 @@ from ivr.menu.model import (
     Node,
     Prompt,
     ServiceNode,
-    Text,
+    SetNode,
+    SwitchNode,
     TransferNode,
     VoicemailNode,
+    part_text,
 )
 
 __all__ = [
@@ -136,10 +139,13 @@ def prompt_words(menu: Menu, prompt: Prompt | None, language: str) -> str:
         return ""
     out = ""
     for part in prompt:
-        text = menu.prompts.get(part[1:]) if isinstance(part, str) else part
-        if not isinstance(text, Text):
+        text = part_text(part, menu.prompts)
+        if isinstance(part, Audio):
+            words = f"[play {part.play}]" if part.play else f"[tones {part.digits}]"
+        elif text is None:
             continue
-        words = text.in_language(language) or text.in_language(menu.default_language) or ""
+        else:
+            words = text.in_language(language) or text.in_language(menu.default_language) or ""
         if out and words and not out[-1].isspace() and ord(out[-1]) <= 0x2E7F:
             out += " "
         out += words
@@ -160,6 +166,10 @@ def _snippet(menu: Menu, node: Node, language: str) -> str:
     elif isinstance(node, TransferNode):
         said = prompt_words(menu, node.prompt, language)
         words = f"→ {node.to}" + (f": {said}" if said else "")
+    elif isinstance(node, SetNode):
+        words = ", ".join(f"{name} = {value}" for name, value in node.vars.items())
+    elif isinstance(node, SwitchNode):
+        words = f"switch on {node.value}"
     else:
         words = prompt_words(menu, node.prompt, language)
     return shorten(words) if words else ""
@@ -271,12 +281,23 @@ def _edges(menu: Menu, node_id: str, node: Node) -> list[GraphEdge]:
                 out.append(GraphEdge(node_id, gk.target, key, "key"))
     if isinstance(node, (MenuNode, LanguageNode, InputNode)) and node.on_exhausted:
         out.append(GraphEdge(node_id, node.on_exhausted, "exhausted", "exhausted"))
+    if isinstance(node, (MenuNode, LanguageNode, InputNode)) and node.on_no_input:
+        out.append(GraphEdge(node_id, node.on_no_input, "silence", "exhausted"))
     if isinstance(node, InputNode):
         out.append(GraphEdge(node_id, node.next, "entered", "flow"))
-    if isinstance(node, MessageNode):
+    if isinstance(node, (MessageNode, SetNode)):
         out.append(GraphEdge(node_id, node.next, "", "flow"))
+    if isinstance(node, SwitchNode):
+        for case in node.cases:
+            tests = ", ".join(
+                f"{test} {value}" if value is not True else test for test, value in case.if_ if value is not None
+            )
+            out.append(GraphEdge(node_id, case.next, shorten(tests, 40), "outcome"))
+        out.append(GraphEdge(node_id, node.default, "no match", "outcome"))
     if isinstance(node, VoicemailNode):
         out.append(GraphEdge(node_id, node.next, "recorded", "flow"))
+        if node.on_no_audio:
+            out.append(GraphEdge(node_id, node.on_no_audio, "no audio", "flow"))
     if isinstance(node, ServiceNode):
         out += [GraphEdge(node_id, t, o, "outcome") for o, t in node.outcomes.items()]
         if node.default:
@@ -316,6 +337,8 @@ DOT_SHAPES = {
     "transfer": "house",
     "voicemail": "cylinder",
     "hangup": "octagon",
+    "set": "cds",
+    "switch": "diamond",
 }
 DOT_EDGE = {
     "key": 'color="#1f4e79"',
@@ -419,6 +442,8 @@ MERMAID_SHAPES = {
     "transfer": ("{{", "}}"),
     "voicemail": ("[(", ")]"),
     "hangup": ("((", "))"),
+    "set": (">", "]"),
+    "switch": ("{", "}"),
 }
 
 

@@ -4,7 +4,21 @@ Nothing in this package does I/O, reads a clock, or imports Flask, Twilio, a
 database or a speech engine.  See :class:`Engine`.
 """
 
-from ivr.engine.actions import Action, Gather, Hangup, Invoke, Part, Record, Say, SayAs, Transfer, Waiting, Words
+from ivr.engine.actions import (
+    Action,
+    Gather,
+    Hangup,
+    Invoke,
+    Part,
+    Play,
+    Prompted,
+    Record,
+    Say,
+    SayAs,
+    Transfer,
+    Waiting,
+    Words,
+)
 from ivr.engine.core import Engine, Step
 from ivr.engine.events import (
     CallStarted,
@@ -34,6 +48,8 @@ __all__ = [
     "Invoke",
     "NoInput",
     "Part",
+    "Play",
+    "Prompted",
     "Record",
     "RecordingDone",
     "Say",

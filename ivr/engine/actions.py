@@ -17,6 +17,8 @@ __all__ = [
     "Hangup",
     "Invoke",
     "Part",
+    "Play",
+    "Prompted",
     "Record",
     "Say",
     "SayAs",
@@ -52,11 +54,28 @@ class Say:
 
     language: str
     parts: tuple[Part, ...]
+    voice: str | None = None
+    """The speech engine's voice for this prompt alone; None: the hotline's voice for ``language``."""
+    loop: int = 1
+    """How many times it is said in a row."""
 
     @property
     def text(self) -> str:
         """The whole prompt as one string for a speech engine."""
         return "".join(p.text for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Play a recording from ``url``, or the key tones ``digits`` (``w``: half a second's pause), ``loop`` times."""
+
+    url: str = ""
+    digits: str = ""
+    loop: int = 1
+
+
+Prompted = Say | Play
+"""What a prompt is made of: words to speak and audio to play."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +86,7 @@ class Gather:
     silence for ``timeout`` seconds after the prompts end is no input.
     """
 
-    prompts: tuple[Say, ...]
+    prompts: tuple[Prompted, ...]
     max_digits: int
     finish_key: str
     timeout: float
@@ -93,10 +112,12 @@ class Transfer:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """Record the caller, for at most ``max_seconds``; ``finish_key`` ends it."""
+    """Record the caller for at most ``max_seconds``; any key of ``finish_key``, or ``silence`` s of quiet, ends it."""
 
     max_seconds: int
     finish_key: str
+    silence: int = 5
+    beep: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,5 +127,5 @@ class Hangup:
     reason: Literal["menu", "error", "caller"] = "menu"
 
 
-Action = Say | Gather | Invoke | Transfer | Record | Hangup
+Action = Say | Play | Gather | Invoke | Transfer | Record | Hangup
 Waiting = Gather | Invoke | Transfer | Record | Hangup

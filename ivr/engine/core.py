@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.engine.actions import Action, Gather, Hangup, Invoke, Record, Say, Transfer
+from ivr.engine.actions import Action, Gather, Hangup, Invoke, Prompted, Record, Transfer
+from ivr.engine.conditions import holds
 from ivr.engine.events import (
     CallStarted,
     Digits,
@@ -25,7 +26,7 @@ from ivr.engine.events import (
     ServiceFailed,
     TransferDone,
 )
-from ivr.engine.speech import render
+from ivr.engine.speech import fill, render_parts
 from ivr.engine.state import ACCEPTS, CallState
 from ivr.errors import EngineUsageError, StaleStateError
 from ivr.menu.model import (
@@ -38,6 +39,8 @@ from ivr.menu.model import (
     NewPasswordRule,
     Prompt,
     ServiceNode,
+    SetNode,
+    SwitchNode,
     TransferNode,
     VoicemailNode,
 )
@@ -122,7 +125,8 @@ class Engine:
             variables = dict(state.vars, recording_url=event.url, recording_seconds=str(max(0, event.seconds)))
             node = self.menu.nodes[state.node]
             assert isinstance(node, VoicemailNode)
-            state = self._enter(state.evolve(vars=variables), node.next, out)
+            target = node.on_no_audio if not event.url and node.on_no_audio else node.next
+            state = self._enter(state.evolve(vars=variables), target, out)
         return Step(tuple(out), state, tuple(out.path))
 
     def check_state(self, state: CallState) -> None:
@@ -137,18 +141,24 @@ class Engine:
 
     # -- moving between nodes ---------------------------------------------
 
-    def _say(self, prompt: Prompt | None, state: CallState) -> list[Say]:
+    def _say(self, prompt: Prompt | None, state: CallState) -> list[Prompted]:
         if prompt is None:
             return []
-        return [render(self.menu, prompt, state.language, state.vars)]
+        return render_parts(self.menu, prompt, state.language, state.vars)
 
     def _enter(self, state: CallState, node_id: str, out: _Out) -> CallState:
         """Go to ``node_id`` and run it until it waits for something."""
         nodes = self.menu.nodes
+        limit = self.menu.defaults.max_node_repeats
         for _ in range(MAX_HOPS):
             node = nodes[node_id]
+            repeats = state.repeats + 1 if node_id == state.node else 1
+            if limit is not None and repeats > limit:
+                # As Studio does: the same node run too many times in a row ends the call.
+                out.append(Hangup("error"))
+                return _ended(state)
             out.path.append(node_id)
-            state = state.evolve(node=node_id, no_input=0, invalid=0)
+            state = state.evolve(node=node_id, no_input=0, invalid=0, repeats=repeats)
             if isinstance(node, (MenuNode, LanguageNode)):
                 trail = state.trail
                 trail = trail[: trail.index(node_id)] if node_id in trail else trail
@@ -160,9 +170,21 @@ class Engine:
                 out.extend(self._say(node.prompt, state))
                 node_id = node.next
                 continue
+            if isinstance(node, SetNode):
+                # Every value is made from the variables as they were before the node.
+                variables = dict(state.vars)
+                variables.update({name: fill(value, state.vars) for name, value in node.vars.items()})
+                state = state.evolve(vars=variables)
+                node_id = node.next
+                continue
+            if isinstance(node, SwitchNode):
+                value = fill(node.value, state.vars)
+                node_id = next((c.next for c in node.cases if holds(c.if_, value, state.vars)), node.default)
+                continue
             if isinstance(node, ServiceNode):
                 out.extend(self._say(node.prompt, state))
-                args = {param: state.vars.get(var) for param, var in node.args.items()}
+                args: dict[str, str | None] = {param: state.vars.get(var) for param, var in node.args.items()}
+                args.update({param: fill(value, state.vars) for param, value in node.values.items()})
                 out.append(Invoke(node.service, args))
                 return state.evolve(awaiting="service")
             if isinstance(node, TransferNode):
@@ -171,7 +193,7 @@ class Engine:
                 return state.evolve(awaiting="transfer")
             if isinstance(node, VoicemailNode):
                 out.extend(self._say(node.prompt, state))
-                out.append(Record(node.max_seconds, node.finish_key))
+                out.append(Record(node.max_seconds, node.finish_key, node.silence, node.beep))
                 return state.evolve(awaiting="recording")
             assert isinstance(node, HangupNode)
             out.extend(self._say(node.prompt, state))
@@ -213,6 +235,8 @@ class Engine:
         node = self.menu.nodes[state.node]
         assert isinstance(node, (MenuNode, LanguageNode, InputNode))
         dialog = self.menu.dialog(node)
+        if why == "no_input" and dialog.on_no_input is not None:
+            return self._enter(state, dialog.on_no_input, out)
         if why == "no_input":
             count, limit = state.no_input + 1, dialog.max_no_input
             state = state.evolve(no_input=count)
@@ -293,6 +317,8 @@ class Engine:
         if node.validate_.rule == "cn_ric":
             # Callers key the check character X as "*", as on the real 12333 line.
             return normalize_id_number(digits, keyed=True)
+        if node.validate_.rule == "keys":
+            return digits if all(key in _KEYS for key in digits) else None
         if not digits.isdigit() or not digits.isascii():
             return None
         if isinstance(node.validate_, NewPasswordRule):
@@ -310,7 +336,8 @@ class Engine:
         if target is None:
             return self._service_failed(state, out)
         variables = {k: v for k, v in state.vars.items() if k not in state.secret}
-        variables.update({str(k): str(v) for k, v in event.data.items()})
+        prefix = f"{node.into}." if node.into else ""
+        variables.update({prefix + str(k): str(v) for k, v in event.data.items()})
         # Passwords are dropped as soon as the service that needed them has run.
         return self._enter(state.evolve(vars=variables, secret=()), target, out)
 

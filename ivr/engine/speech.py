@@ -11,10 +11,10 @@ import datetime as _dt
 from collections.abc import Mapping
 from typing import Literal, cast
 
-from ivr.engine.actions import Part, Say, SayAs, Words
-from ivr.menu.model import TEMPLATE_FIELD, Menu, Prompt, Text
+from ivr.engine.actions import Part, Play, Prompted, Say, SayAs, Words
+from ivr.menu.model import TEMPLATE_FIELD, Audio, Menu, Prompt, Speech, Text, part_text
 
-__all__ = ["MONTHS", "render", "say_value"]
+__all__ = ["MONTHS", "fill", "render", "render_parts", "say_value"]
 
 MONTHS = (
     "January",
@@ -85,14 +85,67 @@ def _text_parts(words: str, language: str, variables: Mapping[str, str]) -> list
 
 
 def render(menu: Menu, prompt: Prompt, language: str, variables: Mapping[str, str]) -> Say:
-    """``prompt`` in ``language``, its named parts looked up and its variables filled in."""
+    """The words of ``prompt`` in ``language`` as one :class:`Say`, named parts looked up and variables filled in.
+
+    Audio parts have no words and are left out; :func:`render_parts` keeps them,
+    and the voice of each part, as a call plays them.
+    """
     parts: list[Part] = []
     for part in prompt:
-        text = menu.prompts.get(part[1:]) if isinstance(part, str) else part
-        if not isinstance(text, Text):
+        text = part_text(part, menu.prompts)
+        if text is not None:
+            parts.extend(_words(menu, text, language, variables))
+    return Say(language, _merged(parts))
+
+
+def render_parts(menu: Menu, prompt: Prompt, language: str, variables: Mapping[str, str]) -> list[Prompted]:
+    """``prompt`` as a call plays it: words in the hotline's voice merged into one :class:`Say`,
+    and each part with a voice, language or loop of its own, or audio, apart."""
+    out: list[Prompted] = []
+    plain: list[Part] = []
+
+    def flush() -> None:
+        if plain:
+            out.append(Say(language, _merged(plain)))
+            plain.clear()
+
+    for part in prompt:
+        if isinstance(part, Audio):
+            flush()
+            out.append(Play(part.play or "", part.digits or "", part.loop))
+            continue
+        text = part_text(part, menu.prompts)
+        if text is None:
             continue  # an unknown name; the checks reject such menus
-        words = text.in_language(language) or text.in_language(menu.default_language) or ""
-        parts.extend(_text_parts(words, language, variables))
+        words = _words(menu, text, language, variables)
+        if isinstance(part, Speech) and (part.voice or part.language or part.loop != 1):
+            flush()
+            out.append(Say(part.language or language, _merged(words), part.voice, part.loop))
+        else:
+            plain.extend(words)
+    flush()
+    return out
+
+
+def fill(template: str, variables: Mapping[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced by the variable's value as it is ("" when unset)."""
+    out: list[str] = []
+    pos = 0
+    for m in TEMPLATE_FIELD.finditer(template):
+        out.append(template[pos : m.start()])
+        pos = m.end()
+        token = m.group(0)
+        out.append(token[0] if m.group(1) is None else variables.get(m.group(1), ""))
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def _words(menu: Menu, text: Text, language: str, variables: Mapping[str, str]) -> list[Part]:
+    words = text.in_language(language) or text.in_language(menu.default_language) or ""
+    return _text_parts(words, language, variables)
+
+
+def _merged(parts: list[Part]) -> tuple[Part, ...]:
     # Merge neighbouring fixed words so a prompt of several named parts is one
     # phrase for the speech engine.
     merged: list[Part] = []
@@ -101,7 +154,7 @@ def render(menu: Menu, prompt: Prompt, language: str, variables: Mapping[str, st
             merged[-1] = Words(merged[-1].text + _joiner(merged[-1].text) + p.text)
         else:
             merged.append(p)
-    return Say(language, tuple(merged))
+    return tuple(merged)
 
 
 def _joiner(before: str) -> str:

@@ -57,6 +57,8 @@ class CallState:
     """Nodes whose long prompt the caller has heard; later visits get the short one."""
     trail: tuple[str, ...] = ()
     """The menus the caller came through, innermost last: where "back" goes."""
+    repeats: int = 0
+    """How many times in a row the call has entered ``node`` (a menu may limit it, as Studio does)."""
 
     def evolve(self, **changes: Any) -> CallState:
         """A copy with ``changes``."""

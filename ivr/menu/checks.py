@@ -27,6 +27,9 @@ from ivr.menu.model import (
     Node,
     Prompt,
     ServiceNode,
+    SetNode,
+    Speech,
+    SwitchNode,
     Text,
     TransferNode,
     VoicemailNode,
@@ -76,8 +79,18 @@ def edges(menu: Menu, node_id: str, node: Node) -> Iterator[tuple[Loc, str]]:
     if isinstance(node, (MenuNode, InputNode, LanguageNode)):
         where = (*base, "on_exhausted") if node.on_exhausted else ("defaults", "on_exhausted")
         yield _loc(*where), menu.dialog(node).on_exhausted
-    if isinstance(node, (InputNode, MessageNode, VoicemailNode)):
+        on_no_input = menu.dialog(node).on_no_input
+        if on_no_input is not None:
+            where = (*base, "on_no_input") if node.on_no_input else ("defaults", "on_no_input")
+            yield _loc(*where), on_no_input
+    if isinstance(node, (InputNode, MessageNode, VoicemailNode, SetNode)):
         yield _loc(*base, "next"), node.next
+    if isinstance(node, VoicemailNode) and node.on_no_audio:
+        yield _loc(*base, "on_no_audio"), node.on_no_audio
+    if isinstance(node, SwitchNode):
+        for i, case in enumerate(node.cases):
+            yield (*base, "cases", i, "next"), case.next
+        yield _loc(*base, "default"), node.default
     if isinstance(node, InputNode) and node.on_mismatch:
         yield _loc(*base, "on_mismatch"), node.on_mismatch
     if isinstance(node, ServiceNode):
@@ -113,8 +126,11 @@ def _texts(menu: Menu) -> Iterator[tuple[Loc, Text]]:
         yield _loc("prompts", name), text
     for path, prompt in _prompts(menu):
         for i, part in enumerate(prompt):
+            where = path if len(prompt) == 1 else (*path, i)
+            if isinstance(part, Speech):
+                part, where = part.say, (*where, "say")
             if isinstance(part, Text):
-                yield (path if len(prompt) == 1 else (*path, i)), part
+                yield where, part
 
 
 def _check_languages(menu: Menu) -> Iterator[Problem]:
@@ -141,45 +157,91 @@ def _check_prompt_refs(menu: Menu) -> Iterator[Problem]:
     used: set[str] = set()
     for path, prompt in _prompts(menu):
         for i, part in enumerate(prompt):
+            loc = path if len(prompt) == 1 else (*path, i)
+            if isinstance(part, Speech):
+                part, loc = part.say, (*loc, "say")
             if isinstance(part, str):
                 name = part[1:]
                 used.add(name)
                 if name not in menu.prompts:
-                    where = _p(*path) if len(prompt) == 1 else _p(*path, i)
-                    yield Problem(where, f'there is no prompt named {name!r} in "prompts"')
+                    yield Problem(_p(*loc), f'there is no prompt named {name!r} in "prompts"')
     for name in menu.prompts:
         if name not in used:
             yield Problem(_p("prompts", name), "this named prompt is never used", "warning")
 
 
-def _produced_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> set[str]:
-    produced = set(SYSTEM_VARS)
-    for node in menu.nodes.values():
-        if isinstance(node, InputNode):
-            produced.add(node.var)
-        elif isinstance(node, VoicemailNode):
-            produced |= RECORDING_VARS
-        elif isinstance(node, ServiceNode) and node.service in services:
-            produced.update(services[node.service].provides)
-    return produced
+class _Produced:
+    """The variables some node of a menu sets: names, and the namespaces services fill."""
+
+    def __init__(self, menu: Menu, services: Mapping[str, ServiceSpec]) -> None:
+        self.names = set(SYSTEM_VARS)
+        self.spaces: set[str] = set()
+        for node in menu.nodes.values():
+            if isinstance(node, InputNode):
+                self.names.add(node.var)
+            elif isinstance(node, VoicemailNode):
+                self.names |= RECORDING_VARS
+            elif isinstance(node, SetNode):
+                self.names.update(node.vars)
+            elif isinstance(node, ServiceNode) and node.service in services:
+                if node.into is not None:
+                    self.spaces.add(node.into + ".")
+                else:
+                    self.names.update(services[node.service].provides)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self.names or any(name.startswith(s) for s in self.spaces))
+
+
+def _template_problems(words: str, produced: _Produced, lang: str = "") -> Iterator[str]:
+    """What is wrong with the ``{variables}`` of one text: lone braces, unknown ways to say, unset names."""
+    label = f"{lang}: " if lang else ""
+    for m in TEMPLATE_FIELD.finditer(words):
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            continue
+        if m.group(1) is None:
+            yield f"{label}a lone {token!r}; write {token * 2} for a literal brace"
+            continue
+        name, how = m.group(1), m.group(2) or "text"
+        if how not in SAY_AS:
+            yield f"{label}{{{name}:{how}}}: say it as one of {', '.join(SAY_AS)}"
+        if name not in produced:
+            yield f"{label}no input node or service sets the variable {name!r}"
+
+
+def _node_templates(node_id: str, node: Node) -> Iterator[tuple[Loc, str]]:
+    """The texts with ``{variables}`` a node holds outside its prompts."""
+    base = ("nodes", node_id)
+    if isinstance(node, SetNode):
+        for name, value in node.vars.items():
+            yield (*base, "vars", name), value
+    elif isinstance(node, ServiceNode):
+        for name, value in node.values.items():
+            yield (*base, "values", name), value
+    elif isinstance(node, SwitchNode):
+        yield (*base, "value"), node.value
+        for i, case in enumerate(node.cases):
+            for test, value in case.if_:
+                values = value if isinstance(value, list) else [value]
+                if test == "regex":
+                    continue
+                for j, one in enumerate(values):
+                    if isinstance(one, str):
+                        where = (*base, "cases", i, "if", test) + ((j,) if isinstance(value, list) else ())
+                        yield where, one
 
 
 def _check_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Problem]:
-    produced = _produced_vars(menu, services)
+    produced = _Produced(menu, services)
     for path, text in _texts(menu):
         for lang, words in text.root.items():
-            for m in TEMPLATE_FIELD.finditer(words):
-                token = m.group(0)
-                if token in ("{{", "}}"):
-                    continue
-                if m.group(1) is None:
-                    yield Problem(_p(*path), f"{lang}: a lone {token!r}; write {token * 2} for a literal brace")
-                    continue
-                name, how = m.group(1), m.group(2) or "text"
-                if how not in SAY_AS:
-                    yield Problem(_p(*path), f"{lang}: {{{name}:{how}}}: say it as one of {', '.join(SAY_AS)}")
-                if name not in produced:
-                    yield Problem(_p(*path), f"{lang}: no input node or service sets the variable {name!r}")
+            for message in _template_problems(words, produced, lang):
+                yield Problem(_p(*path), message)
+    for node_id, node in menu.nodes.items():
+        for path, words in _node_templates(node_id, node):
+            for message in _template_problems(words, produced):
+                yield Problem(_p(*path), message)
     for node_id, node in menu.nodes.items():
         if isinstance(node, InputNode):
             if node.on_mismatch and not node.match:
@@ -207,12 +269,16 @@ def _check_services(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator
             known = ", ".join(sorted(services)) or "none"
             yield Problem(_p(*base, "service"), f"no service named {node.service!r} is registered (known: {known})")
             continue
-        for param in node.args:
-            if param not in spec.params:
-                takes = ", ".join(spec.params) or "none"
-                yield Problem(_p(*base, "args", param), f"{spec.name} takes no parameter {param!r} (it takes {takes})")
+        for field in ("args", "values"):
+            for param in getattr(node, field):
+                if param not in spec.params:
+                    takes = ", ".join(spec.params) or "none"
+                    message = f"{spec.name} takes no parameter {param!r} (it takes {takes})"
+                    yield Problem(_p(*base, field, param), message)
+        for param in set(node.args) & set(node.values):
+            yield Problem(_p(*base, "values", param), f"{param!r} is given twice, in args and in values")
         for param in spec.params:
-            if param not in node.args:
+            if param not in node.args and param not in node.values and param not in spec.optional:
                 yield Problem(_p(*base, "args"), f"{spec.name} needs the parameter {param!r}")
         for outcome in node.outcomes:
             if outcome not in spec.outcomes:
@@ -279,9 +345,9 @@ def _check_graph(menu: Menu) -> Iterator[Problem]:
             message = "a call that gets here can never end: no path leads to a hangup or a transfer"
             yield Problem(_p("nodes", node_id), message)
 
-    # Message and service nodes pass on without waiting for the caller; a cycle
+    # Message, service, set and switch nodes pass on without waiting for the caller; a cycle
     # made only of them would spin for ever.
-    passing = {n for n, node in nodes.items() if isinstance(node, (MessageNode, ServiceNode))}
+    passing = {n for n, node in nodes.items() if isinstance(node, (MessageNode, ServiceNode, SetNode, SwitchNode))}
     for cycle in _cycles_within([n for n in nodes if n in passing], graph):
         loop = " -> ".join([*cycle, cycle[0]])
         yield Problem(_p("nodes", cycle[0]), f"this node is on a loop that never waits for the caller: {loop}")

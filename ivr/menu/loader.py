@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from ivr.contracts import SPECS_BY_NAME, ServiceSpec
 from ivr.errors import MenuError, Problem
 from ivr.menu.checks import check_menu
-from ivr.menu.model import NODE_KINDS, Menu
+from ivr.menu.model import NODE_KINDS, VAR_NAME, Menu
 
 __all__ = ["MAX_MENU_BYTES", "json_path", "load_menu", "parse_menu"]
 
@@ -149,9 +149,12 @@ _PATTERNS = {
     r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$": "a language is a tag like zh-CN or en-US",
     r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$": "a service name is lower-case words joined by dots, like card.activate",
     r"^(\+?[0-9]{3,20}|[a-z][a-z0-9_]{0,63})$": "give a phone number or the name of a destination, like agent",
+    f"^{VAR_NAME}$": "a variable is a name of letters, digits and '_', or dotted names like flow.count",
 }
 
-_PROMPT_PART = 'a prompt part is "@name" or a text per language like {"en-US": "..."}'
+_PROMPT_PART = (
+    'a prompt part is "@name", a text per language like {"en-US": "..."}, {"say": ..., "voice": ...} or {"play": URL}'
+)
 
 
 def _message(e: ErrorDetails) -> str:
@@ -200,7 +203,7 @@ def _doc_path(doc: Any, loc: tuple[Any, ...], missing: bool = False) -> str:
     """The JSON path of a pydantic error location, as the author wrote the document.
 
     pydantic puts in the location names the author never wrote: the member of a
-    union ("menu", "Text", "constrained-str"), "[key]" for a dict's key, and the
+    union ("menu", "text", "constrained-str"), "[key]" for a dict's key, and the
     index a shorthand was wrapped in.  Walking the document keeps only the parts
     that are really there, so a node or prompt named like one of those is safe.
     A ``missing`` field is not there, of course: its name ends the path.
@@ -244,11 +247,8 @@ def _schema_problems(errors: list[ErrorDetails], doc: Any, covered: set[str]) ->
         if kind == "too_short" and loc in inside:
             continue
         message = _message(e)
-        if loc and loc[-1] in ("constrained-str", "Text") and kind in ("string_type", "dict_type"):
-            # A prompt part is "@name" or a text; pydantic says why each failed.  Keep the
-            # one meant for what the author wrote (a string for "@name", an object for a text).
-            if isinstance(given, (str, dict)):
-                continue
+        if loc and loc[-1] in ("ref", "text") and kind in ("string_type", "dict_type"):
+            # A prompt part's kind is told by its JSON type; neither a string nor an object is one.
             message = f"{_PROMPT_PART}; got {_json_type(given)}"
         if (path, message) not in seen:
             seen.add((path, message))

@@ -18,9 +18,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     RootModel,
     StringConstraints,
+    Tag,
     model_validator,
 )
 
@@ -28,6 +30,9 @@ __all__ = [
     "DTMF_KEYS",
     "NODE_KINDS",
     "NOT_XML",
+    "Audio",
+    "Case",
+    "Condition",
     "Defaults",
     "GlobalKey",
     "HangupNode",
@@ -40,16 +45,23 @@ __all__ = [
     "Prompt",
     "PromptRef",
     "ServiceNode",
+    "SetNode",
+    "Speech",
+    "SwitchNode",
     "Text",
     "TransferNode",
     "VoicemailNode",
     "XmlText",
+    "part_text",
 ]
 
 DTMF_KEYS = "0123456789*#"
 
 NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
-VarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+PromptName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+VAR_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z0-9_\-]{1,64}){0,4}"
+"""A variable's name: a word, or dotted words for a namespace (``flow.count``, ``widgets.ask.Digits``)."""
+VarName = Annotated[str, StringConstraints(pattern=f"^{VAR_NAME}$")]
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 DtmfKey = Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")]
 Seconds = Annotated[float, Field(gt=0, le=60)]
@@ -118,12 +130,83 @@ class Text(RootModel[dict[LanguageTag, Annotated[XmlText, StringConstraints(min_
 PromptRef = Annotated[str, StringConstraints(pattern=r"^@[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 """A reference to a named prompt: ``"@welcome"``."""
 
-PromptPart: TypeAlias = PromptRef | Text
+Loop = Annotated[int, Field(ge=1, le=10)]
+"""How many times a part is played in a row (TwiML's ``loop``; never 0, which would loop for ever)."""
+
+
+class Speech(_Strict):
+    """Words spoken with their own voice or language: ``{"say": "@welcome", "voice": "Polly.Zhiyu", "loop": 2}``.
+
+    The words are still keyed by the menu's languages; ``language`` names the
+    language the speech engine speaks them in, for a hotline whose menu speaks one
+    language but whose prompts do not all sound alike (a Spanish greeting on an
+    English line).  ``voice`` is the speech engine's voice for this part alone.
+    """
+
+    say: PromptRef | Text
+    voice: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] | None = None
+    language: LanguageTag | None = None
+    loop: Loop = 1
+
+
+AudioUrl = Annotated[str, StringConstraints(pattern=r"^(https?://[^\s<>\"]{1,2000}|/[^\s<>\"]{0,2000})$")]
+PlayDigits = Annotated[str, StringConstraints(pattern=r"^[0-9*#wW]{1,64}$")]
+
+
+class Audio(_Strict):
+    """A recording played by URL, or key tones played to the line: ``{"play": URL, "loop": 2}``.
+
+    ``digits`` plays DTMF tones (``w`` waits half a second), as TwiML's
+    ``<Play digits>`` does.  The words of a recording are not known, so
+    nothing checks its language.
+    """
+
+    play: AudioUrl | None = None
+    digits: PlayDigits | None = None
+    loop: Loop = 1
+
+    @model_validator(mode="after")
+    def _something(self) -> Audio:
+        if (self.play is None) == (self.digits is None):
+            raise ValueError('an audio part plays either a URL ("play") or key tones ("digits")')
+        return self
+
+
+def _part_kind(value: Any) -> str:
+    # "say" would pass for a language tag, so the part's kind is told by its keys, not by trial.
+    if isinstance(value, str):
+        return "ref"
+    if isinstance(value, (Speech, Audio, Text)):
+        return {Speech: "speech", Audio: "audio", Text: "text"}[type(value)]
+    if isinstance(value, dict):
+        if "say" in value:
+            return "speech"
+        if "play" in value or "digits" in value:
+            return "audio"
+    return "text"
+
+
+PromptPart: TypeAlias = Annotated[
+    Annotated[PromptRef, Tag("ref")]
+    | Annotated[Text, Tag("text")]
+    | Annotated[Speech, Tag("speech")]
+    | Annotated[Audio, Tag("audio")],
+    Discriminator(_part_kind),
+]
+
+
+def part_text(part: PromptPart, prompts: dict[str, Text]) -> Text | None:
+    """The words of a prompt part (a named prompt looked up), or None for audio and unknown names."""
+    if isinstance(part, Speech):
+        part = part.say
+    if isinstance(part, str):
+        return prompts.get(part[1:])
+    return part if isinstance(part, Text) else None
 
 
 def _as_list(value: Any) -> Any:
     # A single part is shorthand for a one-part list.
-    if isinstance(value, (str, dict, Text)):
+    if isinstance(value, (str, dict, Text, Speech, Audio)):
         return [value]
     return value
 
@@ -133,10 +216,10 @@ Prompt: TypeAlias = Annotated[
     # Editors see the shorthands too: one part on its own is a one-part prompt.
     BeforeValidator(
         _as_list,
-        json_schema_input_type=PromptRef | Text | Annotated[list[PromptRef | Text], Field(min_length=1, max_length=20)],
+        json_schema_input_type=PromptPart | Annotated[list[PromptPart], Field(min_length=1, max_length=20)],
     ),
 ]
-"""A prompt: one part or a list of parts, each a :class:`Text` or a :class:`PromptRef`."""
+"""A prompt: one part or a list of parts (:class:`Text`, :class:`PromptRef`, :class:`Speech`, :class:`Audio`)."""
 
 
 class GlobalKey(_Strict):
@@ -166,6 +249,8 @@ class _Dialog(_Strict):
     no_input_prompt: Prompt | None = None
     invalid_prompt: Prompt | None = None
     on_exhausted: NodeId | None = None
+    on_no_input: NodeId | None = None
+    """Where the first silence goes, at once, with no prompt said again (a node that ends the call, say)."""
 
 
 class Defaults(_Strict):
@@ -178,7 +263,10 @@ class Defaults(_Strict):
     invalid_prompt: Prompt | None = None
     on_exhausted: NodeId
     on_error: NodeId | None = None
+    on_no_input: NodeId | None = None
     global_keys: GlobalKeys = Field(default_factory=dict)
+    max_node_repeats: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """A call that enters the same node more than this many times in a row ends (none: no limit)."""
 
 
 class _NodeBase(_Strict):
@@ -203,7 +291,7 @@ class NewPasswordRule(_Strict):
 
 
 class DigitsRule(_Strict):
-    rule: Literal["digits", "cn_ric"]
+    rule: Literal["digits", "cn_ric", "keys"]
 
 
 def _rule_shorthand(value: Any) -> Any:
@@ -212,7 +300,9 @@ def _rule_shorthand(value: Any) -> Any:
 
 Validation: TypeAlias = Annotated[
     DigitsRule | NewPasswordRule,
-    BeforeValidator(_rule_shorthand, json_schema_input_type=Literal["digits", "cn_ric"] | DigitsRule | NewPasswordRule),
+    BeforeValidator(
+        _rule_shorthand, json_schema_input_type=Literal["digits", "cn_ric", "keys"] | DigitsRule | NewPasswordRule
+    ),
     Field(discriminator="rule"),
 ]
 
@@ -226,7 +316,7 @@ class InputNode(_NodeBase, _Dialog):
     short_prompt: Prompt | None = None
     min_length: Annotated[int, Field(ge=1, le=64)] = 1
     max_length: Annotated[int, Field(ge=1, le=64)] = 20
-    finish_key: Literal["#", "*", ""] = "#"
+    finish_key: Annotated[str, StringConstraints(pattern=r"^[0-9*#]?$")] = "#"
     validate_: Validation = Field(default=DigitsRule(rule="digits"), alias="validate")
     match: VarName | None = None
     on_mismatch: NodeId | None = None
@@ -266,6 +356,10 @@ class ServiceNode(_NodeBase):
     service: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")]
     prompt: Prompt | None = None
     args: dict[VarName, VarName] = Field(default_factory=dict)
+    values: dict[VarName, Annotated[XmlText, StringConstraints(max_length=4000)]] = Field(default_factory=dict)
+    """Parameters given as text, with the call's ``{variables}`` filled in (a URL, a request body)."""
+    into: VarName | None = None
+    """A namespace for the values the service returns: ``into.name`` instead of ``name``."""
     outcomes: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], NodeId] = Field(default_factory=dict)
     default: NodeId | None = None
     on_error: NodeId | None = None
@@ -287,10 +381,84 @@ class VoicemailNode(_NodeBase):
     """Record a message from the caller."""
 
     kind: Literal["voicemail"]
-    prompt: Prompt
+    prompt: Prompt | None = None
     max_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
-    finish_key: Literal["#", "*", ""] = "#"
+    finish_key: Annotated[str, StringConstraints(pattern=r"^[0-9*#]{0,12}$")] = "#"
+    """Keys that end the recording (any of them); ``""`` for none."""
+    silence: Annotated[int, Field(ge=1, le=60)] = 5
+    """Seconds of silence that end the recording."""
+    beep: bool = True
     next: NodeId
+    on_no_audio: NodeId | None = None
+    """Where a recording with no audio goes; default: ``next``, as any other."""
+
+
+Template = Annotated[XmlText, StringConstraints(max_length=4000)]
+"""Text with the call's ``{variables}`` filled in, as in a prompt (``{{`` and ``}}`` are braces)."""
+
+
+class SetNode(_NodeBase):
+    """Give variables values (text with other variables in it), then go on."""
+
+    kind: Literal["set"]
+    vars: Annotated[dict[VarName, Template], Field(min_length=1)]
+    next: NodeId
+
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Condition(_Strict):
+    """Tests of one value, all of which must hold.
+
+    Text tests compare exactly, case included; ``less_than`` and ``greater_than``
+    compare numbers, and fail for a value that is not one; ``regex`` searches
+    anywhere in the value (anchor it with ``^`` and ``$`` to match it whole).
+    """
+
+    equal_to: Template | None = None
+    not_equal_to: Template | None = None
+    matches_any_of: Annotated[list[Template], Field(min_length=1)] | None = None
+    does_not_match_any_of: Annotated[list[Template], Field(min_length=1)] | None = None
+    is_blank: Literal[True] | None = None
+    is_not_blank: Literal[True] | None = None
+    starts_with: Template | None = None
+    does_not_start_with: Template | None = None
+    contains: Template | None = None
+    does_not_contain: Template | None = None
+    regex: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    less_than: Number | None = None
+    greater_than: Number | None = None
+
+    @model_validator(mode="after")
+    def _some_test(self) -> Condition:
+        if not self.model_fields_set:
+            raise ValueError("a condition needs at least one test, such as equal_to or is_blank")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r} is not a regular expression: {exc}") from None
+        return self
+
+
+class Case(_Strict):
+    """One branch of a switch: where the call goes when the value passes ``if``."""
+
+    if_: Condition = Field(alias="if")
+    next: NodeId
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SwitchNode(_NodeBase):
+    """Branch on a value: an entry, a variable, or text made of them; the first case that holds wins."""
+
+    kind: Literal["switch"]
+    value: Template
+    cases: Annotated[list[Case], Field(min_length=1, max_length=200)]
+    default: NodeId
+    """Where the call goes when no case holds."""
 
 
 class HangupNode(_NodeBase):
@@ -312,11 +480,20 @@ class LanguageNode(_NodeBase, _Dialog):
 
 
 Node: TypeAlias = Annotated[
-    MenuNode | InputNode | MessageNode | ServiceNode | TransferNode | VoicemailNode | HangupNode | LanguageNode,
+    MenuNode
+    | InputNode
+    | MessageNode
+    | ServiceNode
+    | TransferNode
+    | VoicemailNode
+    | HangupNode
+    | LanguageNode
+    | SetNode
+    | SwitchNode,
     Field(discriminator="kind"),
 ]
 
-NODE_KINDS = ("menu", "input", "message", "service", "transfer", "voicemail", "hangup", "language")
+NODE_KINDS = ("menu", "input", "message", "service", "transfer", "voicemail", "hangup", "language", "set", "switch")
 
 
 class Menu(_Strict):
@@ -330,7 +507,7 @@ class Menu(_Strict):
     default_language: LanguageTag
     start: NodeId
     defaults: Defaults
-    prompts: dict[VarName, Text] = Field(default_factory=dict)
+    prompts: dict[PromptName, Text] = Field(default_factory=dict)
     nodes: Annotated[dict[NodeId, Node], Field(min_length=1)]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -345,6 +522,7 @@ class Menu(_Strict):
             no_input_prompt=node.no_input_prompt if node.no_input_prompt is not None else d.no_input_prompt,
             invalid_prompt=node.invalid_prompt if node.invalid_prompt is not None else d.invalid_prompt,
             on_exhausted=node.on_exhausted or d.on_exhausted,
+            on_no_input=node.on_no_input or d.on_no_input,
         )
 
     def global_keys(self, node: MenuNode | LanguageNode) -> dict[str, GlobalKey]:
@@ -365,9 +543,10 @@ class DialogSettings(BaseModel):
     no_input_prompt: Prompt | None
     invalid_prompt: Prompt | None
     on_exhausted: str
+    on_no_input: str | None = None
 
 
-TEMPLATE_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?\}|[{}]")
+TEMPLATE_FIELD = re.compile(r"\{\{|\}\}|\{(" + VAR_NAME + r")(?::([a-z]+))?\}|[{}]")
 """Finds ``{name}`` and ``{name:how}`` in prompt texts; ``{{`` and ``}}`` are literal braces."""
 
 SAY_AS = ("text", "digits", "number", "date")

@@ -25,7 +25,7 @@ from twilio.twiml.voice_response import Gather as TwimlGather
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.config import DEFAULT_VOICES, VoiceSetting
-from ivr.engine import Action, Gather, Hangup, Record, Say, Transfer
+from ivr.engine import Action, Gather, Hangup, Play, Prompted, Record, Say, Transfer
 from ivr.menu.model import NOT_XML
 
 __all__ = ["TwimlWriter", "apology", "step_url"]
@@ -75,7 +75,24 @@ class TwimlWriter:
         self.files_for = files_for
         self.audio_url = audio_url.rstrip("/")
 
-    def _speak(self, target: VoiceResponse | TwimlGather, say: Say, played: list[tuple[str, str]] | None) -> None:
+    def _speak(self, target: VoiceResponse | TwimlGather, say: Prompted, played: list[tuple[str, str]] | None) -> None:
+        if isinstance(say, Play):
+            loop = say.loop if say.loop != 1 else None
+            if say.digits:
+                target.play(digits=say.digits, loop=loop)
+            else:
+                target.play(say.url, loop=loop)
+            return
+        if say.voice is not None or say.loop != 1:
+            # A prompt with a voice of its own is spoken live: the clips are in the hotline's voice.
+            setting = self.voices.get(say.language) or VoiceSetting(language=say.language)
+            target.say(
+                say.text,
+                language=setting.language,
+                voice=say.voice or setting.voice,
+                loop=say.loop if say.loop != 1 else None,
+            )
+            return
         files = self.files_for(say) if self.files_for else None
         if files:
             urls = [f"{self.audio_url}/{name}" for name in files]
@@ -106,7 +123,7 @@ class TwimlWriter:
         """
         resp = VoiceResponse()
         for action in actions:
-            if isinstance(action, Say):
+            if isinstance(action, (Say, Play)):
                 self._speak(resp, action, played)
             elif isinstance(action, Gather):
                 gather = resp.gather(
@@ -132,8 +149,8 @@ class TwimlWriter:
                     method="POST",
                     max_length=action.max_seconds,
                     finish_on_key=action.finish_key or None,
-                    play_beep=True,
-                    timeout=5,
+                    play_beep=action.beep,
+                    timeout=action.silence,
                 )
                 resp.redirect(step_url(step_base, step, empty="1") + self.fragment, method="POST")
             elif isinstance(action, Hangup):

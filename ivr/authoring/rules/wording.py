@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ivr.authoring.findings import Finding
 from ivr.authoring.rules.context import Choice, LintContext, p, short
-from ivr.menu.model import LanguageNode, MenuNode, Prompt, Text
+from ivr.menu.model import LanguageNode, MenuNode, Prompt, Speech, Text, part_text
 from ivr.phone.keys import clauses, key_mentions
 
 __all__ = ["global_keys_consistent", "key_first", "prompt_keys"]
@@ -18,12 +18,12 @@ def _texts(ctx: LintContext, node_id: str, node: Choice, field_name: str) -> Ite
     if prompt is None:
         return
     for i, part in enumerate(prompt):
+        path = p("nodes", node_id, field_name) + (f"[{i}]" if len(prompt) > 1 else "")
+        if isinstance(part, Speech):
+            part, path = part.say, path + ".say"
         if isinstance(part, str):
-            text = ctx.menu.prompts.get(part[1:])
             path = p("prompts", part[1:])
-        else:
-            text = part
-            path = p("nodes", node_id, field_name) + (f"[{i}]" if len(prompt) > 1 else "")
+        text = part_text(part, ctx.menu.prompts)
         if not isinstance(text, Text):
             continue
         for language in ctx.menu.languages:

@@ -125,6 +125,9 @@ def _register_commands() -> None:
     from ivr.explore.cli import explore
 
     main.add_command(explore)
+    from ivr.studio.cli import studio
+
+    main.add_command(studio)
 
 
 _register_commands()

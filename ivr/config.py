@@ -230,6 +230,12 @@ class Settings(BaseModel):
         description="Seconds a browser phone call goes on after its page stops polling it, then it hangs up.",
     )
 
+    http_allow_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="Hosts a menu's HTTP request (an imported Studio make-http-request or run-function) may reach, "
+        "comma-separated; unset: none, and such a request is a stand-in.",
+    )
+
     call_idle_timeout: Seconds = Field(
         default=4 * 3600.0,
         gt=0.0,
@@ -254,6 +260,19 @@ class Settings(BaseModel):
     @classmethod
     def _stripped(cls, v: dict[str, str]) -> dict[str, str]:
         return {k: val.strip() for k, val in v.items()}
+
+    @field_validator("http_allow_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, v: Any) -> Any:
+        # One variable, "api.example.com, hooks.example.com"; hosts compare in lower case, as DNS does.
+        items = v.split(",") if isinstance(v, str) else v
+        if not isinstance(items, (list, tuple)):
+            return v
+        hosts = tuple(str(h).strip().lower() for h in items if str(h).strip())
+        for host in hosts:
+            if not re.fullmatch(r"[a-z0-9.-]{1,253}(:[0-9]{1,5})?", host):
+                raise ValueError(f"{host!r} is not a host name (give names like api.example.com, no scheme or path)")
+        return hosts
 
     @field_validator("admin_password", "secret_key")
     @classmethod

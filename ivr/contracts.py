@@ -79,6 +79,17 @@ SPECS: tuple[ServiceSpec, ...] = (
         summary="Tell the card's status.",
     ),
     ServiceSpec(
+        "http.request",
+        params=("method", "url", "content_type", "body"),
+        optional=("method", "content_type", "body"),
+        outcomes=("success", "failed", "offline"),
+        provides=("status_code", "body"),
+        summary=(
+            "An HTTP request to a host of IVR_HTTP_ALLOW_HOSTS (success: a 2xx answer, whose JSON fields become "
+            "parsed.NAME); offline: the host is not allowed, so nothing was sent."
+        ),
+    ),
+    ServiceSpec(
         "voicemail.save",
         params=("recording_url", "recording_seconds", "caller"),
         outcomes=("saved", "empty"),

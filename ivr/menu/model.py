@@ -312,7 +312,8 @@ class InputNode(_NodeBase, _Dialog):
 
     kind: Literal["input"]
     var: VarName
-    prompt: Prompt
+    prompt: Prompt | None = None
+    """What is said before the entry; none: the line waits in silence (a Studio gather with nothing to say)."""
     short_prompt: Prompt | None = None
     min_length: Annotated[int, Field(ge=1, le=64)] = 1
     max_length: Annotated[int, Field(ge=1, le=64)] = 20

@@ -17,10 +17,16 @@ def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceDone
     return ServiceDone("open" if agents_on_duty(ctx.now) else "closed")
 
 
-def build_registry(db: Database | None = None) -> ServiceRegistry:
-    """The registry with every handler this project has; the card and voicemail ones need ``db``."""
+def build_registry(db: Database | None = None, http_allow_hosts: tuple[str, ...] = ()) -> ServiceRegistry:
+    """The registry with every handler this project has; the card and voicemail ones need ``db``.
+
+    ``http.request`` reaches only the hosts of ``http_allow_hosts``; with none it sends nothing.
+    """
+    from ivr.services.http import http_request
+
     registry = default_registry()
     registry.bind("agent.hours", agent_hours)
+    registry.bind("http.request", http_request(http_allow_hosts))
     if db is not None:
         from ivr.services.cards import bind_card_handlers
 

@@ -151,7 +151,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     menu = load_menu(settings.menu)
     db = Database(settings.database_url)
-    registry = build_registry(db)
+    registry = build_registry(db, settings.http_allow_hosts)
     engine = Engine(menu)
     # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.  The library
     # is told the voices and rates ``ivr render`` reads from the same settings, to warn of stale files.

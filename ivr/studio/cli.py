@@ -1,0 +1,84 @@
+"""``ivr studio``: Studio flow definitions in and out of the menu language."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["studio"]
+
+FLOW_REFUSED = 2
+"""The exit status when the file given is not a Studio flow definition."""
+
+
+@click.group()
+def studio() -> None:
+    """Import Twilio Studio flows as menus, to validate, simulate and test them offline."""
+
+
+@studio.command("import")
+@click.argument("flow_file", metavar="FLOW.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    metavar="MENU.json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the menu to this file instead of printing it.",
+)
+@click.option("--id", "menu_id", default=None, help="The menu's id (default: from the file's name).")
+def import_command(flow_file: Path, output: Path | None, menu_id: str | None) -> None:
+    """Translate a Studio flow definition (the console's Export to JSON) into a menu document.
+
+    What runs differently offline is listed by widget name on stderr.  Exit
+    status: 0 with a valid menu, 1 when the menu made fails validation (it is
+    written all the same, to look at), 2 when FLOW.json is not a flow.
+    """
+    import re
+
+    from ivr.cli_common import echo_problems
+    from ivr.errors import MenuError
+    from ivr.menu.loader import parse_menu
+    from ivr.studio.flow import FlowError, read_flow
+    from ivr.studio.importer import import_flow
+
+    source = str(flow_file)
+    try:
+        data = flow_file.read_bytes()
+    except OSError as exc:
+        click.echo(f"{source}: cannot read it: {exc.strerror}", err=True)
+        sys.exit(FLOW_REFUSED)
+    try:
+        flow = read_flow(data, source)
+    except FlowError as exc:
+        echo_problems(source, exc.problems)
+        click.echo(f"{source}: not a Studio flow definition", err=True)
+        sys.exit(FLOW_REFUSED)
+    ident = menu_id or re.sub(r"[^A-Za-z0-9_.\-]", "_", flow_file.stem)[:64] or "studio"
+    imported = import_flow(flow, ident)
+    for note in imported.notes:
+        click.echo(f"{source}: widget {note.state}: {note.message}", err=True)
+    text = json.dumps(imported.menu, ensure_ascii=False, indent=2) + "\n"
+    target = str(output) if output else "<menu>"
+    failed = False
+    try:
+        menu = parse_menu(text, target)
+    except MenuError as exc:
+        failed = True
+        echo_problems(target, exc.problems)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"{output}: cannot write it: {exc.strerror}", err=True)
+            sys.exit(1)
+    if failed:
+        click.echo(f"{source}: the menu made from it does not validate (see above)", err=True)
+        sys.exit(1)
+    where = f" to {output}" if output else ""
+    notes = len(imported.notes)
+    click.echo(f"{source}: imported{where}: {len(menu.nodes)} nodes, {notes} note(s)", err=True)

@@ -95,6 +95,8 @@ class Step:
     hear_re: tuple[str, ...] = ()
     not_hear: tuple[str, ...] = ()
     node: str | None = None
+    dialled: tuple[str, ...] = ()
+    """End only: numbers the call's ``<Dial>``s must have rung, in order."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def _step(raw: Any, where: str, final: bool) -> Step:
         raw = {"as": raw}
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expected a mapping")
-    allowed = STEP_KEYS - {"press"} | {"as"} if final else STEP_KEYS
+    allowed = STEP_KEYS - {"press"} | {"as", "dialled"} if final else STEP_KEYS
     unknown = set(raw) - allowed
     if unknown:
         names, known = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
@@ -191,6 +193,7 @@ def _step(raw: Any, where: str, final: bool) -> Step:
         _strings(raw.get("hear_re"), where),
         _strings(raw.get("not_hear"), where),
         str(node) if node is not None else None,
+        _strings(raw.get("dialled"), where),
     )
 
 
@@ -326,6 +329,10 @@ def check(scenario: Scenario, call: CallResult) -> list[str]:
         heard = [t for seg, _ in segments[len(scenario.steps) :] for t in seg]
         failures += _check_step(scenario.end, heard, segments[-1][1], "end")
     failures += _check_ending(scenario.ending, call)
+    dialled = [e.number for e in call.events if isinstance(e, ev.DialEvent)]
+    if scenario.end.dialled and list(scenario.end.dialled) != dialled:
+        wanted = ", ".join(scenario.end.dialled)
+        failures.append(f"end: expected the call to dial {wanted}; it dialled {', '.join(dialled) or 'nothing'}")
     return failures
 
 

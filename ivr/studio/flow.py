@@ -92,7 +92,9 @@ def read_flow(data: bytes | str, source: str) -> Flow:
     except (ValueError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         col = getattr(exc, "colno", None)
-        raise FlowError(source, [Problem("$", f"not JSON: {getattr(exc, 'msg', exc)}", line=line, column=col)]) from None
+        raise FlowError(
+            source, [Problem("$", f"not JSON: {getattr(exc, 'msg', exc)}", line=line, column=col)]
+        ) from None
     if isinstance(doc, dict) and isinstance(doc.get("definition"), dict) and "states" not in doc:
         doc = doc["definition"]  # a Flows API resource, not only its definition
     if not isinstance(doc, dict):

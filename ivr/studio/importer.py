@@ -254,7 +254,12 @@ class _Importer:
 
     def passing(self, state: State, then: str) -> dict[str, Any]:
         # A widget that does nothing here still has its node, so its name stays on the map.
-        return {"kind": "set", "title": state.name, "vars": {f"studio.passed.{self.ids[state.name]}": "1"}, "next": then}
+        return {
+            "kind": "set",
+            "title": state.name,
+            "vars": {f"studio.passed.{self.ids[state.name]}": "1"},
+            "next": then,
+        }
 
     # -- widgets -------------------------------------------------------------------------
 
@@ -330,7 +335,14 @@ class _Importer:
             kind, raw = condition.type, "" if condition.value is None else str(condition.value)
             if kind in test:
                 self.note(state, f"{where}: a second {kind} test in one transition is left out")
-            elif kind in ("equal_to", "not_equal_to", "starts_with", "does_not_start_with", "contains", "does_not_contain"):
+            elif kind in (
+                "equal_to",
+                "not_equal_to",
+                "starts_with",
+                "does_not_start_with",
+                "contains",
+                "does_not_contain",
+            ):
                 test[kind] = self.template(state, raw, where)
             elif kind in ("matches_any_of", "does_not_match_any_of"):
                 values = [self.template(state, v.strip(), where) for v in raw.split(",") if v.strip()]
@@ -386,10 +398,16 @@ class _Importer:
             yield node_id, self.standin(state, f"connect-call-to {noun}", self.to(state, then))
             return
         if len(numbers) > 1:
-            self.note(state, f"{len(numbers)} numbers ring at once in Studio; offline the first, {numbers[0]}, is dialled")
+            self.note(
+                state, f"{len(numbers)} numbers ring at once in Studio; offline the first, {numbers[0]}, is dialled"
+            )
         if props.get("record"):
             self.note(state, "record: the call is not recorded offline")
-        node: dict[str, Any] = {"kind": "transfer", "to": numbers[0], "timeout": int(_number(props.get("timeout"), 30, 5, 600))}
+        node: dict[str, Any] = {
+            "kind": "transfer",
+            "to": numbers[0],
+            "timeout": int(_number(props.get("timeout"), 30, 5, 600)),
+        }
         if then is not None:
             # Studio's callCompleted follows the dial however it ended: answered, busy or unanswered.
             target = self.to(state, then)
@@ -450,14 +468,18 @@ class _Importer:
         failed = state.next_for("fail" if is_function else "failed")
         success = self.to(state, state.next_for("success"))
         offline = f"{node_id}.offline"
-        yield node_id, {
-            "kind": "service",
-            "service": "http.request",
-            "values": {k: v for k, v in values.items() if v},
-            "into": f"widgets.{node_id}",
-            "outcomes": {"success": success, "failed": self.to(state, failed), "offline": offline},
-            "on_error": self.to(state, failed),
-        }
+        yield (
+            node_id,
+            {
+                "kind": "service",
+                "service": "http.request",
+                "values": {k: v for k, v in values.items() if v},
+                "into": f"widgets.{node_id}",
+                "outcomes": {"success": success, "failed": self.to(state, failed), "offline": offline},
+                "on_error": self.to(state, failed),
+            },
+        )
+        self.note(state, f"{state.type}: sent only to a host of IVR_HTTP_ALLOW_HOSTS; else a stand-in, then success")
         what = f"{state.type} {state.name}, unless IVR_HTTP_ALLOW_HOSTS allows its host. It goes on as if it succeeded"
         yield offline, self.standin(state, what, success)
 

@@ -51,7 +51,9 @@ def translate(text: str, resolve: Resolver) -> Translation:
         pos = m.end()
         expression, *filters = (part.strip() for part in m.group(1).split("|"))
         if filters:
-            notes.append(f"{{{{{m.group(1).strip()}}}}}: Liquid filters are not evaluated offline ({', '.join(filters)})")
+            notes.append(
+                f"{{{{{m.group(1).strip()}}}}}: Liquid filters are not evaluated offline ({', '.join(filters)})"
+            )
         quoted = _QUOTED.match(expression)
         if quoted:
             out.append(_escape(quoted.group(1) if quoted.group(1) is not None else quoted.group(2)))

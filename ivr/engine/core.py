@@ -338,6 +338,8 @@ class Engine:
         variables = {k: v for k, v in state.vars.items() if k not in state.secret}
         prefix = f"{node.into}." if node.into else ""
         variables.update({prefix + str(k): str(v) for k, v in event.data.items()})
+        if node.into:
+            variables[f"{node.into}.outcome"] = event.outcome
         # Passwords are dropped as soon as the service that needed them has run.
         return self._enter(state.evolve(vars=variables, secret=()), target, out)
 

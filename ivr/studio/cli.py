@@ -14,6 +14,18 @@ FLOW_REFUSED = 2
 """The exit status when the file given is not a Studio flow definition."""
 
 
+def _write(text: str, output: Path | None) -> None:
+    """``text`` to ``output``, or to standard output; a file that cannot be written ends the command (exit 1)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"{output}: cannot write it: {exc.strerror}", err=True)
+        sys.exit(1)
+
+
 @click.group()
 def studio() -> None:
     """Import Twilio Studio flows as menus, to validate, simulate and test them offline."""
@@ -68,17 +80,45 @@ def import_command(flow_file: Path, output: Path | None, menu_id: str | None) ->
     except MenuError as exc:
         failed = True
         echo_problems(target, exc.problems)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            click.echo(f"{output}: cannot write it: {exc.strerror}", err=True)
-            sys.exit(1)
+    _write(text, output)
     if failed:
         click.echo(f"{source}: the menu made from it does not validate (see above)", err=True)
         sys.exit(1)
     where = f" to {output}" if output else ""
     notes = len(imported.notes)
     click.echo(f"{source}: imported{where}: {len(menu.nodes)} nodes, {notes} note(s)", err=True)
+
+
+@studio.command("export")
+@click.argument("menu_file", metavar="MENU.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    metavar="FLOW.json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the flow definition to this file instead of printing it.",
+)
+def export_command(menu_file: Path, output: Path | None) -> None:
+    """Write a menu as a Studio flow definition, to import in Studio's console or send to the Flows API.
+
+    What the flow does differently from the menu, and what has no Studio
+    widget, is listed by node on stderr.  Exit status: 0, or 2 when MENU.json
+    is not a valid menu.
+    """
+    from ivr.cli_common import load_menu_or_exit
+    from ivr.studio.exporter import export_menu
+    from ivr.studio.schema import check_flow
+
+    menu = load_menu_or_exit(menu_file)
+    exported = export_menu(menu)
+    for node_id, message in dict.fromkeys(exported.notes):
+        click.echo(f"{menu_file}: node {node_id}: {message}", err=True)
+    problems = check_flow(exported.flow)
+    for problem in problems:  # a fault of the exporter's, never the author's: say so loudly
+        click.echo(f"{menu_file}: the flow made is not valid Studio: {problem}", err=True)
+    text = json.dumps(exported.flow, ensure_ascii=False, indent=2) + "\n"
+    _write(text, output)
+    if problems:
+        sys.exit(1)
+    where = f" to {output}" if output else ""
+    click.echo(f"{menu_file}: exported{where}: {len(exported.flow['states'])} widgets", err=True)

@@ -26,9 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.contracts import SPECS_BY_NAME
 from ivr.menu.model import NOT_XML, VAR_NAME
 from ivr.studio.flow import Flow, State
 from ivr.studio.liquid import translate
+
+SERVICE_PARAMETER = "ivr_service"
+"""The run-function parameter by which ``ivr studio export`` names one of this project's services."""
 
 __all__ = ["END", "STUDIO_REPEAT_LIMIT", "Imported", "Note", "import_flow"]
 
@@ -448,9 +452,44 @@ class _Importer:
         self.note(state, f"{state.type} is not available offline: a stand-in says so and the flow goes on")
         yield node_id, self.standin(state, f"{state.type} {state.name}", self.to(state, self.go_on(state)))
 
+    def own_service(self, state: State, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """A run-function that ``ivr studio export`` wrote for one of this project's services: the service again."""
+        node_id = self.ids[state.name]
+        args: dict[str, str] = {}
+        values: dict[str, str] = {}
+        for item in state.properties.get("parameters") or []:
+            key = str(item.get("key", "")) if isinstance(item, dict) else ""
+            if not key or key == SERVICE_PARAMETER:
+                continue
+            text = self.template(state, item.get("value", ""), f"parameter {key}")
+            single = re.fullmatch(r"\{(" + VAR_NAME + r")\}", text)
+            if single:
+                args[key] = single.group(1)
+            else:
+                values[key] = text
+        node: dict[str, Any] = {"kind": "service", "service": name, "into": f"widgets.{node_id}.parsed"}
+        if args:
+            node["args"] = args
+        if values:
+            node["values"] = values
+        node["default"] = self.to(state, state.next_for("success"))
+        node["on_error"] = self.to(state, state.next_for("fail"))
+        yield node_id, node
+
     def service(self, state: State) -> Iterator[tuple[str, dict[str, Any]]]:
         props = state.properties
         node_id = self.ids[state.name]
+        own = next(
+            (
+                str(p.get("value"))
+                for p in props.get("parameters") or []
+                if isinstance(p, dict) and p.get("key") == SERVICE_PARAMETER
+            ),
+            None,
+        )
+        if state.type != "make-http-request" and own is not None and own in SPECS_BY_NAME:
+            yield from self.own_service(state, own)
+            return
         is_function = state.type != "make-http-request"
         method = "POST" if is_function else str(props.get("method", "GET")).upper()
         url = self.template(state, props.get("url", ""), "url")

@@ -90,6 +90,17 @@ SPECS: tuple[ServiceSpec, ...] = (
         ),
     ),
     ServiceSpec(
+        "input.check",
+        params=("rule", "value", "id_number"),
+        optional=("id_number",),
+        outcomes=("valid", "invalid"),
+        provides=("value",),
+        summary=(
+            "Check an entry by one of the menu language's rules (cn_ric: a resident ID with its check digit, "
+            "a final * for X; new_password: six digits, not trivial, not the ID's last six); value: as stored."
+        ),
+    ),
+    ServiceSpec(
         "voicemail.save",
         params=("recording_url", "recording_seconds", "caller"),
         outcomes=("saved", "empty"),

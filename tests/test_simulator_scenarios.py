@@ -147,10 +147,10 @@ def _reference() -> str:
 
 
 def test_the_scenario_format_reference_documents_every_key() -> None:
-    from ivr.simulator.scenarios import ENDINGS, SCENARIO_KEYS, STEP_KEYS
+    from ivr.simulator.scenarios import END_KEYS, ENDINGS, SCENARIO_KEYS, STEP_KEYS
 
     documented = set(re.findall(r"^\| `(\w+)` \|", _reference(), re.M))
-    assert documented == SCENARIO_KEYS | STEP_KEYS | {"as"}
+    assert documented == SCENARIO_KEYS | STEP_KEYS | END_KEYS
     assert all(f"`{ending}`" in _reference() for ending in ENDINGS)
 
 

@@ -149,6 +149,7 @@ def test_liquid_outputs_become_variables_and_braces_stay_braces() -> None:
         ('{"states": [{"name": "a", "type": "say-play"}], "initial_state": "b"}', "there is no widget named 'b'"),
         ('{"states": [{"name": "a", "type": "x"}, {"name": "a", "type": "y"}], "initial_state": "a"}', "two widgets"),
         ("[1, 2]", "a flow definition is a JSON object"),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_a_file_that_is_not_a_flow_is_refused_with_the_place(text: str, problem: str, tmp_path: Path) -> None:
@@ -238,3 +239,39 @@ def test_an_imported_request_fills_the_widgets_variables_when_its_host_is_allowe
     call = Call(menu, {"http.request": lookup}).press("144")
     assert "The code belongs to Li Na, status 200." in call.heard
     assert "not available offline" not in call.heard
+
+
+@pytest.mark.parametrize("name", ["two-numbers", "help-desk"])
+def test_an_imported_flow_that_ends_on_silence_and_takes_any_key_lints_clean(name: str) -> None:
+    from ivr.authoring.lint import lint_menu
+
+    menu, _ = imported(name)
+    report = lint_menu(menu, audio_dir=None)
+    assert [f.rule for f in report.findings] == []
+
+
+def test_liquid_that_says_digits_one_by_one_is_the_menus_digits() -> None:
+    result = translate(
+        "Your reference is {{flow.variables.ref | split: '' | join: ' '}}.",
+        {"flow.variables.ref": "flow.variables.ref"}.get,
+    )
+    assert result.text == "Your reference is {flow.variables.ref:digits}." and result.notes == []
+
+
+@pytest.mark.parametrize(
+    ("args", "outcome", "value"),
+    [
+        ({"rule": "cn_ric", "value": "61011319950621122*"}, "valid", "61011319950621122X"),
+        ({"rule": "cn_ric", "value": "610113199506211221"}, "invalid", None),
+        ({"rule": "new_password", "value": "246810", "id_number": "310104199007181241"}, "valid", "246810"),
+        ({"rule": "new_password", "value": "181241", "id_number": "310104199007181241"}, "invalid", None),
+        ({"rule": "new_password", "value": "123456"}, "invalid", None),
+    ],
+)
+def test_input_check_keeps_the_menu_languages_rules_for_an_exported_flow(
+    args: dict[str, str], outcome: str, value: str | None
+) -> None:
+    from ivr.services.handlers import input_check
+
+    done = input_check(args, context())
+    assert done.outcome == outcome and done.data.get("value") == value

@@ -59,6 +59,7 @@ from ivr.web import app_state
 
 __all__ = [
     "ENDINGS",
+    "END_KEYS",
     "METHODS",
     "SCENARIO_KEYS",
     "STEP_KEYS",
@@ -79,7 +80,9 @@ SCENARIO_KEYS = {"name", "menu", "url", "method", "clock", "dial", "seed", "conf
 METHODS = ("GET", "POST")
 """What ``method:`` accepts: the HTTP method of the call's first webhook request (as Twilio's Voice URL method)."""
 STEP_KEYS = {"hear", "hear_re", "not_hear", "node", "press"}
-"""The keys of a step; an ``end`` takes them but ``press``, and ``as`` (docs/simulator.md, "Scenario format")."""
+"""The keys of a step; an ``end`` takes them but ``press``, and :data:`END_KEYS` (docs/simulator.md)."""
+END_KEYS = {"as", "dialled"}
+"""The keys only an ``end`` takes: how the call ends, and the numbers it dialled."""
 
 
 class ScenarioError(ValueError):
@@ -167,7 +170,7 @@ def _step(raw: Any, where: str, final: bool) -> Step:
         raw = {"as": raw}
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expected a mapping")
-    allowed = STEP_KEYS - {"press"} | {"as", "dialled"} if final else STEP_KEYS
+    allowed = STEP_KEYS - {"press"} | END_KEYS if final else STEP_KEYS
     unknown = set(raw) - allowed
     if unknown:
         names, known = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))

@@ -28,7 +28,7 @@ def _write(text: str, output: Path | None) -> None:
 
 @click.group()
 def studio() -> None:
-    """Import Twilio Studio flows as menus, to validate, simulate and test them offline."""
+    """Twilio Studio flows offline: import them as menus to validate, simulate and test, and export menus as flows."""
 
 
 @studio.command("import")

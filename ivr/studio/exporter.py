@@ -167,7 +167,8 @@ class _Exporter:
             if m.group(1) is None:
                 out.append(m.group(0)[0])
                 continue
-            out.append("{{" + self.variable(m.group(1)) + "}}")
+            digits = ' | split: "" | join: " "' if m.group(2) == "digits" else ""
+            out.append("{{" + self.variable(m.group(1)) + digits + "}}")
         out.append(text[pos:])
         return "".join(out)
 
@@ -199,8 +200,6 @@ class _Exporter:
                 texts.append(self.liquid(words))
         if audio and texts:
             self.note(node_id, "a prompt of words and recordings: the recordings are played before the words")
-        if any("{" in t and ":digits}" in t for t in texts):
-            self.note(node_id, "digits read one by one in ivr are read as written in Studio")
         joiner = "" if language.startswith("zh") else " "
         return joiner.join(t for t in texts if t), audio
 
@@ -520,16 +519,38 @@ class _Exporter:
         return [n for n, node in self.menu.nodes.items() if isinstance(node, (MenuNode, LanguageNode, InputNode))]
 
     def entry_checks(self, node_id: str, node: InputNode, check: str, keys: str, mistake: str) -> None:
-        allowed = "0-9" if node.validate_.rule in ("digits", "new_password") else "0-9*#"
-        if node.validate_.rule == "cn_ric":
-            allowed = "0-9*"
-            self.note(node_id, "the resident ID's check digit has no Studio widget: the export checks its length only")
-        if isinstance(node.validate_, NewPasswordRule):
-            self.note(node_id, "the new-password rule has no Studio widget: the export checks six digits only")
+        rule = node.validate_.rule
+        allowed = {"digits": "0-9", "new_password": "0-9", "cn_ric": "0-9*"}.get(rule, "0-9*#")
         pattern = f"^[{allowed}]{{{node.min_length},{node.max_length}}}$"
-        store = self.set(
-            _name(node_id, "store"), {node.var: "{{flow.variables." + keys + "}}"}, self.after_entry(node_id, node)
-        )
+        value = "{{flow.variables." + keys + "}}"
+        checked: str | None = None
+        if rule in ("cn_ric", "new_password"):
+            # No Studio widget knows the ID's check digit or the password rule: a Function does, through input.check.
+            checked = _name(node_id, "rule")
+            value = f"{{{{widgets.{checked}.parsed.value}}}}"
+            self.note(node_id, f"the {rule} rule has no Studio widget: it is the run-function input.check")
+        store = self.set(_name(node_id, "store"), {node.var: value}, self.after_entry(node_id, node))
+        if checked is not None:
+            verdict = self.state(
+                _name(node_id, "rule_outcome"),
+                "split-based-on",
+                [self.go(mistake, "noMatch"), self.match(store, "equal_to", "valid")],
+                input=f"{{{{widgets.{checked}.parsed.outcome}}}}",
+            )
+            parameters = [
+                {"key": SERVICE_PARAMETER, "value": "input.check"},
+                {"key": "rule", "value": rule},
+                {"key": "value", "value": "{{flow.variables." + keys + "}}"},
+            ]
+            if isinstance(node.validate_, NewPasswordRule) and node.validate_.id_var:
+                parameters.append({"key": "id_number", "value": "{{" + self.variable(node.validate_.id_var) + "}}"})
+            store = self.state(
+                checked,
+                "run-function",
+                [self.go(verdict, "success"), self.go(mistake, "fail")],
+                url=FUNCTIONS_URL + "input.check",
+                parameters=parameters,
+            )
         conditions = [
             {"friendly_name": f"If value regex {pattern}", "arguments": [], "type": "regex", "value": pattern}
         ]

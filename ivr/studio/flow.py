@@ -89,6 +89,8 @@ def read_flow(data: bytes | str, source: str) -> Flow:
         raise FlowError(source, [Problem("$", f"the file is over {MAX_FLOW_BYTES // (1024 * 1024)} MiB")])
     try:
         doc = json.loads(data)
+    except RecursionError:
+        raise FlowError(source, [Problem("$", "the JSON is nested too deeply to be a flow definition")]) from None
     except (ValueError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         col = getattr(exc, "colno", None)

@@ -14,7 +14,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Translation", "translate"]
+__all__ = ["DIGITS_FILTERS", "Translation", "translate"]
+
+DIGITS_FILTERS = ['split: ""', 'join: " "']
+"""Liquid's way to say a value digit by digit, ``{{ x | split: "" | join: " " }}``: the menu's ``{x:digits}``."""
 
 _OUTPUT = re.compile(r"\{\{-?(.*?)-?\}\}", re.S)
 _TAG = re.compile(r"\{%-?.*?-?%\}", re.S)
@@ -50,6 +53,9 @@ def translate(text: str, resolve: Resolver) -> Translation:
         out.append(_escape(text[pos : m.start()]))
         pos = m.end()
         expression, *filters = (part.strip() for part in m.group(1).split("|"))
+        how = ""
+        if [re.sub(r"\s+", " ", f.replace("'", '"')) for f in filters] == DIGITS_FILTERS:
+            how, filters = ":digits", []  # one character at a time: the menu's {name:digits}
         if filters:
             notes.append(
                 f"{{{{{m.group(1).strip()}}}}}: Liquid filters are not evaluated offline ({', '.join(filters)})"
@@ -65,6 +71,6 @@ def translate(text: str, resolve: Resolver) -> Translation:
         if name is None:
             notes.append(f"{{{{{expression}}}}}: nothing in the flow sets it offline, so it is blank")
             continue
-        out.append("{" + name + "}")
+        out.append("{" + name + how + "}")
     out.append(_escape(text[pos:]))
     return Translation("".join(out), notes)

@@ -156,14 +156,25 @@ def no_agent_key(ctx: LintContext) -> None:
         )
 
 
+def _any_keys(node: InputNode) -> bool:
+    """Whether every entry the node can get is good: any keys, no match to make."""
+    return node.validate_.rule == "keys" and node.match is None and node.min_length == 1
+
+
 def no_retry_path(ctx: LintContext) -> None:
     """``no-retry-path`` and ``exhausted-hangup``: what a caller hears after a failed attempt, and after the last."""
     d = ctx.menu.defaults
     waiting = {n: node for n, node in ctx.menu.nodes.items() if isinstance(node, (MenuNode, LanguageNode, InputNode))}
-    for name, what in (("no_input_prompt", "says nothing"), ("invalid_prompt", "presses a wrong key")):
+    # A silence that goes on at once (on_no_input) is never asked again, and an entry of any keys is never wrong.
+    silent_again = {n for n, node in waiting.items() if ctx.menu.dialog(node).on_no_input is None}
+    wrong_again = {n for n, node in waiting.items() if not (isinstance(node, InputNode) and _any_keys(node))}
+    for name, what, asks in (
+        ("no_input_prompt", "says nothing", silent_again),
+        ("invalid_prompt", "presses a wrong key", wrong_again),
+    ):
         if getattr(d, name) is not None:
             continue
-        lacking = [n for n, node in waiting.items() if getattr(node, name) is None]
+        lacking = [n for n, node in waiting.items() if getattr(node, name) is None and n in asks]
         if lacking:
             ctx.add(
                 Finding(
@@ -177,6 +188,8 @@ def no_retry_path(ctx: LintContext) -> None:
             )
     reported: set[str] = set()
     for node_id, node in waiting.items():
+        if node_id not in silent_again and node_id not in wrong_again:
+            continue  # neither counter can run out here
         target = ctx.menu.dialog(node).on_exhausted
         where = p("nodes", node_id, "on_exhausted") if node.on_exhausted else p("defaults", "on_exhausted")
         if isinstance(ctx.menu.nodes.get(target), HangupNode) and where not in reported:

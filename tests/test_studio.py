@@ -207,8 +207,10 @@ def test_http_requests_reach_only_allowed_hosts() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         if request.url.path == "/moved":
-            return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest"})
-        return httpx.Response(200, json={"owner": "Li Na", "card": {"status": "active"}, "ok": True})
+            return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest"}, content=iter([b""]))
+        body = json.dumps({"owner": "Li Na", "card": {"status": "active"}, "ok": True}).encode()
+        # An iterator is a stream httpx does not read ahead, as a network answer.
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, content=iter([body]))
 
     client = httpx.Client(transport=httpx.MockTransport(answer))
     args = {"method": "GET", "url": "https://api.example.com/codes?code=144"}
@@ -225,6 +227,7 @@ def test_http_requests_reach_only_allowed_hosts() -> None:
     assert done.data["parsed.ok"] == "true" and done.data["status_code"] == "200"
     moved = http_request(("api.example.com",), client)({**args, "url": "https://api.example.com/moved"}, context())
     assert moved.outcome == "failed" and [str(r.url.host) for r in sent] == ["api.example.com", "api.example.com"]
+    assert all(r.headers["Accept-Encoding"] == "identity" for r in sent)
 
 
 def test_an_imported_request_fills_the_widgets_variables_when_its_host_is_allowed() -> None:
@@ -275,3 +278,109 @@ def test_input_check_keeps_the_menu_languages_rules_for_an_exported_flow(
 
     done = input_check(args, context())
     assert done.outcome == outcome and done.data.get("value") == value
+
+
+def test_a_regex_that_backtracks_for_ever_in_python_is_linear_here() -> None:
+    import time
+
+    doc = {
+        "id": "redos",
+        "version": "1",
+        "languages": ["en-US"],
+        "default_language": "en-US",
+        "start": "ask",
+        "defaults": {"on_exhausted": "bye"},
+        "nodes": {
+            "ask": {"kind": "input", "var": "d", "validate": "keys", "max_length": 64, "finish_key": "", "next": "s"},
+            "s": {
+                "kind": "switch",
+                "value": "{d}",
+                "cases": [{"if": {"regex": "^(\\d+)+$"}, "next": "bye"}],
+                "default": "bye",
+            },
+            "bye": {"kind": "hangup", "prompt": {"en-US": "Bye."}},
+        },
+    }
+    menu = parse_menu(json.dumps(doc))
+    started = time.monotonic()
+    call = Call(menu).press("1" * 63 + "*")  # with Python's re: longer than anyone would wait
+    assert call.ended and time.monotonic() - started < 5
+    doc["nodes"]["s"]["cases"][0]["if"]["regex"] = "(a)\\1"
+    with pytest.raises(Exception, match="not a regular expression RE2 runs"):
+        parse_menu(json.dumps(doc))
+
+
+def test_odd_property_types_and_colliding_names_import_without_a_traceback() -> None:
+    trigger = {"name": "T", "type": "trigger", "transitions": [{"event": "incomingCall", "next": "a b"}]}
+    states = [
+        trigger,
+        {
+            "name": "a b",
+            "type": "say-play",
+            "properties": {"say": "one"},
+            "transitions": [{"event": "audioComplete", "next": "a_b"}],
+        },
+        {
+            "name": "a_b",
+            "type": "set-variables",
+            "properties": {"variables": 5},
+            "transitions": [{"event": "next", "next": "g"}],
+        },
+        {
+            "name": "g",
+            "type": "gather-input-on-call",
+            "properties": {"number_of_digits": 10**400, "say": "{{trigger.call.To}}"},
+            "transitions": [{"event": "keypress", "next": "s"}],
+        },
+        {
+            "name": "s",
+            "type": "split-based-on",
+            "properties": {"input": "{{widgets.g.Digits}}"},
+            "transitions": [
+                {"event": "noMatch"},
+                {"event": "match", "next": "later", "conditions": [{"type": "less_than", "value": "nan"}]},
+            ],
+        },
+        {
+            "name": "later",
+            "type": "make-http-request",
+            "properties": {"parameters": 5, "url": "https://x.example"},
+            "transitions": [],
+        },
+    ]
+    result = import_flow(read_flow(json.dumps({"initial_state": "T", "states": states}), "odd"), "odd")
+    menu = parse_menu(json.dumps(result.menu))
+    assert {"a_b", "a_b_2"} <= set(menu.nodes) and "later" not in menu.nodes
+    notes = [f"{n.state}: {n.message}" for n in result.notes]
+    assert "later: only a transition that cannot run offline leads here; it is left out" in notes
+    assert "one" in Call(menu).heard
+
+
+def test_the_allow_list_keeps_to_the_ports_it_names() -> None:
+    from ivr.services.http import _allowed
+
+    assert _allowed("https://api.example.com/x", ("api.example.com",))
+    assert _allowed("https://api.example.com:443/x", ("api.example.com",))
+    assert not _allowed("http://api.example.com:6379/", ("api.example.com",))
+    assert _allowed("http://api.example.com:8080/", ("api.example.com:8080",))
+    assert not _allowed("http://api.example.com:99999/", ("api.example.com",))
+    assert not _allowed("http://api.example.com@evil.example/", ("api.example.com",))
+
+
+def test_a_trickling_answer_ends_at_the_requests_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import ivr.services.http as http
+    from ivr.errors import ServiceUnavailable
+
+    def trickle() -> Any:
+        for _ in range(20):
+            time.sleep(0.1)
+            yield b" "
+
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=trickle())))
+    monkeypatch.setattr(http, "TIMEOUT_SECONDS", 0.35)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match="no whole answer"):
+        http.http_request(("api.example.com",), client)({"url": "https://api.example.com/slow?pin=802461"}, context())
+    assert time.monotonic() - started < 1.0

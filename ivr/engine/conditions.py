@@ -1,29 +1,25 @@
 """The tests of a ``switch`` node: does a value pass a :class:`~ivr.menu.model.Condition`?
 
 Pure functions of text.  Values to compare with may hold the call's
-``{variables}``; they are filled in first.  A regular expression is searched
-in at most :data:`REGEX_INPUT_LIMIT` characters of the value, so that a long
-value from a service cannot make one pattern run for long.
+``{variables}``; they are filled in first.  Regular expressions run on RE2
+(:mod:`ivr.menu.patterns`), whose time grows with the text, never
+exponentially, so no pattern a menu or an imported flow holds can let a
+caller's keys stall a worker; and at most :data:`REGEX_INPUT_LIMIT`
+characters of the value are searched.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from functools import lru_cache
 
 from ivr.engine.speech import fill
 from ivr.menu.model import Condition
+from ivr.menu.patterns import compiled
 
 __all__ = ["REGEX_INPUT_LIMIT", "holds"]
 
 REGEX_INPUT_LIMIT = 1000
-
-
-@lru_cache(maxsize=256)
-def _pattern(regex: str) -> re.Pattern[str]:
-    return re.compile(regex)
 
 
 def _number(text: str) -> float | None:
@@ -52,7 +48,7 @@ def _test(test: str, arg: object, value: str, variables: Mapping[str, str]) -> b
         return value.strip() != ""
     if test == "regex":
         assert isinstance(arg, str)
-        return _pattern(arg).search(value[:REGEX_INPUT_LIMIT]) is not None
+        return compiled(arg).search(value[:REGEX_INPUT_LIMIT]) is not None
     if test in ("less_than", "greater_than"):
         assert isinstance(arg, (int, float))
         number = _number(value)

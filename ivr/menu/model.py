@@ -414,7 +414,7 @@ class Condition(_Strict):
 
     Text tests compare exactly, case included; ``less_than`` and ``greater_than``
     compare numbers, and fail for a value that is not one; ``regex`` searches
-    anywhere in the value (anchor it with ``^`` and ``$`` to match it whole).
+    anywhere in the value (anchor it with ``^`` and ``$`` to match it whole), with RE2.
     """
 
     equal_to: Template | None = None
@@ -436,10 +436,11 @@ class Condition(_Strict):
         if not self.model_fields_set:
             raise ValueError("a condition needs at least one test, such as equal_to or is_blank")
         if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"regex {self.regex!r} is not a regular expression: {exc}") from None
+            from ivr.menu.patterns import pattern_problem
+
+            problem = pattern_problem(self.regex)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
 

@@ -4,15 +4,20 @@ A menu that names a URL must not make the hotline's server reach anywhere by
 default, inside the operator's network included: with no host in
 ``IVR_HTTP_ALLOW_HOSTS`` (the default) nothing is sent and the outcome is
 ``offline``, which an imported Studio flow routes to a spoken stand-in.  An
-allowed host gets one request with Studio's own limit of 10 seconds; redirects
-are not followed (they could lead off the list), and at most
-:data:`MAX_BODY_BYTES` of the answer are read.
+allowed host gets one request, on its scheme's own port unless the list names
+another, and the whole exchange ends within :data:`TIMEOUT_SECONDS` (below
+Twilio's 15 s for the webhook answer that waits on it, however slowly the
+server trickles).  Redirects are not followed (they could lead off the list),
+the answer is asked for uncompressed and read raw, so at most
+:data:`MAX_BODY_BYTES` are ever held, and only the scheme and host reach the
+logs: a URL may carry a caller's keys.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,20 +32,36 @@ __all__ = ["MAX_BODY_BYTES", "TIMEOUT_SECONDS", "http_request"]
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 10.0
-"""Studio's limit on one HTTP Request or Run Function widget's request."""
+TIMEOUT_SECONDS = 8.0
+"""The whole request's deadline: under Studio's 10 s per widget, and under Twilio's 15 s for the answer it delays."""
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 100
 _METHODS = ("GET", "POST")
 
 
 def _allowed(url: str, hosts: tuple[str, ...]) -> bool:
-    parts = urlsplit(url)
+    """Whether ``url`` goes to a listed host: on its scheme's port, or on the port the list names with it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is no number, or out of range
+        return False
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     host = parts.hostname.lower()
-    with_port = f"{host}:{parts.port}" if parts.port else host
-    return host in hosts or with_port in hosts
+    default = 443 if parts.scheme == "https" else 80
+    if port is None or port == default:
+        return host in hosts or f"{host}:{default}" in hosts
+    return f"{host}:{port}" in hosts
+
+
+def _where(url: str) -> str:
+    """The scheme and host of ``url``, for logs: its path and query may hold a caller's keys."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or '?'}"[:200]
+    except ValueError:
+        return "(a malformed URL)"
 
 
 def _fields(value: Any, prefix: str, depth: int = 0) -> Iterator[tuple[str, str]]:
@@ -60,31 +81,40 @@ def http_request(allow_hosts: tuple[str, ...], client: httpx.Client | None = Non
         url = (args.get("url") or "").strip()
         method = (args.get("method") or "GET").upper()
         if not allow_hosts or not _allowed(url, allow_hosts):
-            log.info("call %s: http.request to %s not sent: host not in IVR_HTTP_ALLOW_HOSTS", ctx.call_sid, url[:200])
+            log.info("call %s: http.request to %s not sent: not in IVR_HTTP_ALLOW_HOSTS", ctx.call_sid, _where(url))
             return ServiceDone("offline")
         if method not in _METHODS:
             return ServiceDone("failed", {"status_code": "0", "body": f"method {method} is not supported"})
         content_type = args.get("content_type") or "application/x-www-form-urlencoded"
         body = (args.get("body") or "").encode()
+        headers = {"Accept-Encoding": "identity"}
+        if method == "POST":
+            headers["Content-Type"] = content_type
+        deadline = time.monotonic() + TIMEOUT_SECONDS
         http = client or httpx.Client()
         try:
             with http.stream(
                 method,
                 url,
                 content=body if method == "POST" else None,
-                headers={"Content-Type": content_type} if method == "POST" else None,
-                timeout=TIMEOUT_SECONDS,
+                headers=headers,
+                timeout=TIMEOUT_SECONDS / 2,
                 follow_redirects=False,
             ) as answer:
                 raw = b""
-                for chunk in answer.iter_bytes():
+                # Raw bytes: a compressed answer could unpack to far more than it sent.
+                # (A transport that read the answer ahead has it whole already.)
+                chunks = [answer.content] if answer.is_stream_consumed else answer.iter_raw()
+                for chunk in chunks:
                     raw += chunk
-                    if len(raw) > MAX_BODY_BYTES:
-                        raw = raw[:MAX_BODY_BYTES]
+                    if len(raw) > MAX_BODY_BYTES or time.monotonic() > deadline:
                         break
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(f"{method} {_where(url)}: no whole answer in {TIMEOUT_SECONDS:g} s")
+                raw = raw[:MAX_BODY_BYTES]
                 status = answer.status_code
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"{method} {url[:200]}: {type(exc).__name__}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ServiceUnavailable(f"{method} {_where(url)}: {type(exc).__name__}") from None
         finally:
             if client is None:
                 http.close()

@@ -69,7 +69,13 @@ def import_command(flow_file: Path, output: Path | None, menu_id: str | None) ->
         click.echo(f"{source}: not a Studio flow definition", err=True)
         sys.exit(FLOW_REFUSED)
     ident = menu_id or re.sub(r"[^A-Za-z0-9_.\-]", "_", flow_file.stem)[:64] or "studio"
-    imported = import_flow(flow, ident)
+    try:
+        imported = import_flow(flow, ident)
+    except Exception as exc:  # the importer's fault, never the flow author's: one line, not a traceback
+        click.echo(
+            f"{source}: the importer failed on this flow ({type(exc).__name__}: {exc}); please report it", err=True
+        )
+        sys.exit(FLOW_REFUSED)
     for note in imported.notes:
         click.echo(f"{source}: widget {note.state}: {note.message}", err=True)
     text = json.dumps(imported.menu, ensure_ascii=False, indent=2) + "\n"

@@ -178,9 +178,14 @@ class _Exporter:
         if name in ("recording_url", "recording_seconds") and self.recorders:
             which = "RecordingUrl" if name == "recording_url" else "RecordingDuration"
             return f"widgets.{self.recorders[0]}.{which}"
-        if name.startswith(("flow.", "widgets.")):
+        if name.startswith(("flow.variables.", "widgets.")):
             return name
-        return f"flow.variables.{name}"
+        return f"flow.variables.{self.key(name)}"
+
+    @staticmethod
+    def key(name: str) -> str:
+        """The set-variables key of a menu variable: Liquid reads a dotted name as a path, so dots become ``_``."""
+        return name.removeprefix("flow.variables.").replace(".", "_")
 
     def words(self, prompt: Prompt | None, language: str, node_id: str) -> tuple[str, list[Audio]]:
         """A prompt's words in ``language`` as one Liquid text, and its audio parts."""
@@ -271,7 +276,7 @@ class _Exporter:
         elif isinstance(node, SetNode):
             self.set(
                 n,
-                {k.removeprefix("flow.variables."): self.liquid(v) for k, v in node.vars.items()},
+                {self.key(k): self.liquid(v) for k, v in node.vars.items()},
                 self.entry(node.next),
             )
         elif isinstance(node, SwitchNode):
@@ -303,7 +308,7 @@ class _Exporter:
                 elif isinstance(value, bool):
                     value = ""
                 elif isinstance(value, float):
-                    value = f"{value:g}"
+                    value = str(int(value)) if value.is_integer() else repr(value)
                 elif test != "regex":
                     value = self.liquid(value)
                 conditions.append(
@@ -529,7 +534,7 @@ class _Exporter:
             checked = _name(node_id, "rule")
             value = f"{{{{widgets.{checked}.parsed.value}}}}"
             self.note(node_id, f"the {rule} rule has no Studio widget: it is the run-function input.check")
-        store = self.set(_name(node_id, "store"), {node.var: value}, self.after_entry(node_id, node))
+        store = self.set(_name(node_id, "store"), {self.key(node.var): value}, self.after_entry(node_id, node))
         if checked is not None:
             verdict = self.state(
                 _name(node_id, "rule_outcome"),

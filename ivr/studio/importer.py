@@ -20,14 +20,16 @@ Studio's semantics kept:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.contracts import SPECS_BY_NAME
 from ivr.menu.model import NOT_XML, VAR_NAME
+from ivr.menu.patterns import pattern_problem
 from ivr.studio.flow import Flow, State
 from ivr.studio.liquid import translate
 
@@ -74,10 +76,43 @@ def _node_id(name: str) -> str:
     return cleaned or "widget"
 
 
+def _items(properties: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A property that should be a list of objects (``variables``, ``parameters``): its objects, else none."""
+    value = properties.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _unique_ids(names: Iterable[str]) -> dict[str, str]:
+    """A node id for each widget name: the name, cleaned, and numbered when two clean to one id."""
+    ids: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        base = _node_id(name)
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base[:58]}_{n}"
+        taken.add(candidate)
+        ids[name] = candidate
+    return ids
+
+
+def _targets(node: dict[str, Any]) -> Iterator[str]:
+    """The node ids a node of a menu document can go to."""
+    for key in ("next", "default", "on_no_input", "on_no_audio", "on_error", "on_exhausted"):
+        if isinstance(node.get(key), str):
+            yield node[key]
+    yield from (node.get("outcomes") or {}).values()
+    for case in node.get("cases") or []:
+        yield case["next"]
+
+
 def _number(value: Any, default: float, low: float, high: float) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return default
+    if not math.isfinite(number):
         return default
     return min(high, max(low, number))
 
@@ -88,7 +123,7 @@ class _Importer:
         self.menu_id = menu_id
         self.notes: list[Note] = []
         self.nodes: dict[str, dict[str, Any]] = {}
-        self.ids = {s.name: _node_id(s.name) for s in flow.states}
+        self.ids = _unique_ids(s.name for s in flow.states)
         self.types = {s.name: s.type for s in flow.states}
         self.ended = False
         self.language = self._language()
@@ -96,8 +131,8 @@ class _Importer:
             str(v.get("key"))
             for s in flow.states
             if s.type == "set-variables"
-            for v in s.properties.get("variables") or []
-            if isinstance(v, dict) and v.get("key")
+            for v in _items(s.properties, "variables")
+            if v.get("key")
         }
 
     # -- the whole flow -------------------------------------------------------------
@@ -137,6 +172,7 @@ class _Importer:
         for state in flow.states:
             if state.name in reached:
                 self.widget(state)
+        self.prune(start)
         defaults: dict[str, Any] = {"on_exhausted": start, "max_node_repeats": STUDIO_REPEAT_LIMIT}
         if self.ended:
             self.nodes[END] = {"kind": "hangup", "title": "The flow ends"}
@@ -150,9 +186,26 @@ class _Importer:
             "defaults": defaults,
             "nodes": self.nodes,
         }
-        if flow.description.strip():
-            menu["title"] = {self.language: self.clean(flow.description.strip())[:4000]}
+        title = self.clean(flow.description).strip()[:200]
+        if title:
+            menu["title"] = {self.language: title}
         return Imported(menu, self.notes, dropped)
+
+    def prune(self, start: str) -> None:
+        """Leave out the nodes only a case that never holds offline led to, as the validator would refuse them."""
+        seen = {start, END}
+        todo = [start]
+        while todo:
+            node = self.nodes.get(todo.pop())
+            for target in _targets(node or {}):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        used = {t for n in seen if n in self.nodes for t in _targets(self.nodes[n])}
+        self.ended = self.ended and (start == END or END in used)
+        for node_id in [n for n in self.nodes if n not in seen]:
+            del self.nodes[node_id]
+            self.note(node_id, "only a transition that cannot run offline leads here; it is left out")
 
     def _reach(self, start: str | None) -> set[str]:
         seen: set[str] = set()
@@ -216,11 +269,12 @@ class _Importer:
         loop_given = props.get("loop", 1)
         loop = int(_number(loop_given, 1, 1, 10))
         if str(loop_given) == "0":
-            self.note(state, "loop 0 (for ever) is played 10 times")
+            self.note(state, "loop 0 (for ever) is played once")
         parts: list[Any] = []
         say = props.get("say")
-        if isinstance(say, str) and say.strip():
-            text = {self.language: self.template(state, say, "say")}
+        words = self.template(state, say, "say") if isinstance(say, str) and say.strip() else ""
+        if words.strip():
+            text = {self.language: words}
             voice = props.get("voice")
             language = props.get("language")
             own: dict[str, Any] = {}
@@ -354,15 +408,16 @@ class _Importer:
             elif kind in ("is_blank", "is_not_blank"):
                 test[kind] = True
             elif kind == "regex":
-                try:
-                    re.compile(raw)
-                except re.error:
-                    self.note(state, f"{where}: regex {raw[:60]!r} is not one Python reads; the match never holds")
+                problem = pattern_problem(raw) if 0 < len(raw) <= 500 else "an empty or over-long regex"
+                if problem is not None:
+                    self.note(state, f"{where}: {problem}; the match never holds")
                     return None
                 test[kind] = raw
             elif kind in ("less_than", "greater_than"):
                 try:
                     test[kind] = float(raw)
+                    if not math.isfinite(test[kind]):
+                        raise ValueError(raw)
                 except ValueError:
                     self.note(state, f"{where}: {kind} {raw[:40]!r} is not a number; the match never holds")
                     return None
@@ -376,8 +431,8 @@ class _Importer:
 
     def set_variables(self, state: State) -> Iterator[tuple[str, dict[str, Any]]]:
         values: dict[str, str] = {}
-        for item in state.properties.get("variables") or []:
-            key = str(item.get("key", "")) if isinstance(item, dict) else ""
+        for item in _items(state.properties, "variables"):
+            key = str(item.get("key", ""))
             name = f"flow.variables.{key}"
             if not re.fullmatch(VAR_NAME, name):
                 self.note(state, f"the variable {key[:40]!r} has a name the menu cannot hold; it is left out")
@@ -457,8 +512,8 @@ class _Importer:
         node_id = self.ids[state.name]
         args: dict[str, str] = {}
         values: dict[str, str] = {}
-        for item in state.properties.get("parameters") or []:
-            key = str(item.get("key", "")) if isinstance(item, dict) else ""
+        for item in _items(state.properties, "parameters"):
+            key = str(item.get("key", ""))
             if not key or key == SERVICE_PARAMETER:
                 continue
             text = self.template(state, item.get("value", ""), f"parameter {key}")
@@ -480,11 +535,7 @@ class _Importer:
         props = state.properties
         node_id = self.ids[state.name]
         own = next(
-            (
-                str(p.get("value"))
-                for p in props.get("parameters") or []
-                if isinstance(p, dict) and p.get("key") == SERVICE_PARAMETER
-            ),
+            (str(p.get("value")) for p in _items(props, "parameters") if p.get("key") == SERVICE_PARAMETER),
             None,
         )
         if state.type != "make-http-request" and own is not None and own in SPECS_BY_NAME:
@@ -494,8 +545,8 @@ class _Importer:
         method = "POST" if is_function else str(props.get("method", "GET")).upper()
         url = self.template(state, props.get("url", ""), "url")
         pairs = []
-        for item in props.get("parameters") or []:
-            if isinstance(item, dict) and item.get("key"):
+        for item in _items(props, "parameters"):
+            if item.get("key"):
                 value = self.template(state, item.get("value", ""), f"parameter {item['key']}")
                 pairs.append(f"{self.template(state, item['key'], 'parameter')}={value}")
         body = self.template(state, props.get("body", ""), "body") if props.get("body") else "&".join(pairs)

@@ -148,7 +148,8 @@ class TwimlWriter:
                     action=step_url(step_base, step) + self.fragment,
                     method="POST",
                     max_length=action.max_seconds,
-                    finish_on_key=action.finish_key or None,
+                    # "" must be written: Twilio's default for <Record> is every key.
+                    finish_on_key=action.finish_key,
                     play_beep=action.beep,
                     timeout=action.silence,
                 )

@@ -384,3 +384,40 @@ def test_a_trickling_answer_ends_at_the_requests_deadline(monkeypatch: pytest.Mo
     with pytest.raises(ServiceUnavailable, match="no whole answer"):
         http.http_request(("api.example.com",), client)({"url": "https://api.example.com/slow?pin=802461"}, context())
     assert time.monotonic() - started < 1.0
+
+
+def test_request_parameters_are_form_encoded_whatever_the_caller_keyed() -> None:
+    flow = {
+        "initial_state": "T",
+        "states": [
+            {"name": "T", "type": "trigger", "transitions": [{"event": "incomingCall", "next": "ask"}]},
+            {
+                "name": "ask",
+                "type": "gather-input-on-call",
+                "properties": {"say": "Code?"},
+                "transitions": [{"event": "keypress", "next": "send"}],
+            },
+            {
+                "name": "send",
+                "type": "make-http-request",
+                "properties": {
+                    "method": "GET",
+                    "url": "https://api.example.com/c",
+                    "parameters": [
+                        {"key": "note", "value": "a&b=c d"},
+                        {"key": "code", "value": "{{widgets.ask.Digits}}"},
+                    ],
+                },
+                "transitions": [{"event": "success"}, {"event": "failed"}],
+            },
+        ],
+    }
+    menu = parse_menu(json.dumps(import_flow(read_flow(json.dumps(flow), "f"), "f").menu))
+    seen: list[str] = []
+
+    def send(args: Any) -> Any:
+        seen.append(args["url"])
+        return "failed"
+
+    Call(menu, {"http.request": send}).press("1#*")
+    assert seen == ["https://api.example.com/c?note=a%26b%3Dc%20d&code=1%23%2A"]

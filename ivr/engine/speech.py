@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from typing import Literal, cast
+from urllib.parse import quote
 
 from ivr.engine.actions import Part, Play, Prompted, Say, SayAs, Words
 from ivr.menu.model import TEMPLATE_FIELD, Audio, Menu, Prompt, Speech, Text, part_text
@@ -128,14 +129,21 @@ def render_parts(menu: Menu, prompt: Prompt, language: str, variables: Mapping[s
 
 
 def fill(template: str, variables: Mapping[str, str]) -> str:
-    """``template`` with each ``{name}`` replaced by the variable's value as it is ("" when unset)."""
+    """``template`` with each ``{name}`` replaced by the variable's value as it is ("" when unset).
+
+    ``{name:url}`` is the value percent-encoded, every character but letters, digits and ``-._~``.
+    """
     out: list[str] = []
     pos = 0
     for m in TEMPLATE_FIELD.finditer(template):
         out.append(template[pos : m.start()])
         pos = m.end()
         token = m.group(0)
-        out.append(token[0] if m.group(1) is None else variables.get(m.group(1), ""))
+        if m.group(1) is None:
+            out.append(token[0])
+            continue
+        value = variables.get(m.group(1), "")
+        out.append(quote(value, safe="") if m.group(2) == "url" else value)
     out.append(template[pos:])
     return "".join(out)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from ivr.contracts import ServiceSpec
 from ivr.errors import Problem
 from ivr.menu.model import (
+    FILL_AS,
     SAY_AS,
     TEMPLATE_FIELD,
     GlobalKey,
@@ -193,7 +194,9 @@ class _Produced:
         return isinstance(name, str) and (name in self.names or any(name.startswith(s) for s in self.spaces))
 
 
-def _template_problems(words: str, produced: _Produced, lang: str = "") -> Iterator[str]:
+def _template_problems(
+    words: str, produced: _Produced, lang: str = "", ways: tuple[str, ...] = SAY_AS
+) -> Iterator[str]:
     """What is wrong with the ``{variables}`` of one text: lone braces, unknown ways to say, unset names."""
     label = f"{lang}: " if lang else ""
     for m in TEMPLATE_FIELD.finditer(words):
@@ -204,8 +207,8 @@ def _template_problems(words: str, produced: _Produced, lang: str = "") -> Itera
             yield f"{label}a lone {token!r}; write {token * 2} for a literal brace"
             continue
         name, how = m.group(1), m.group(2) or "text"
-        if how not in SAY_AS:
-            yield f"{label}{{{name}:{how}}}: say it as one of {', '.join(SAY_AS)}"
+        if how not in ways:
+            yield f"{label}{{{name}:{how}}}: {'say' if ways == SAY_AS else 'put'} it as one of {', '.join(ways)}"
         if name not in produced:
             yield f"{label}no input node or service sets the variable {name!r}"
 
@@ -240,7 +243,7 @@ def _check_vars(menu: Menu, services: Mapping[str, ServiceSpec]) -> Iterator[Pro
                 yield Problem(_p(*path), message)
     for node_id, node in menu.nodes.items():
         for path, words in _node_templates(node_id, node):
-            for message in _template_problems(words, produced):
+            for message in _template_problems(words, produced, ways=FILL_AS):
                 yield Problem(_p(*path), message)
     for node_id, node in menu.nodes.items():
         if isinstance(node, InputNode):

@@ -552,3 +552,7 @@ TEMPLATE_FIELD = re.compile(r"\{\{|\}\}|\{(" + VAR_NAME + r")(?::([a-z]+))?\}|[{
 """Finds ``{name}`` and ``{name:how}`` in prompt texts; ``{{`` and ``}}`` are literal braces."""
 
 SAY_AS = ("text", "digits", "number", "date")
+"""How a prompt may say a variable: ``{name:how}``."""
+FILL_AS = ("text", "url")
+"""How a template that is not spoken (a set value, a switch, a service's values) may put a variable:
+``{name:url}`` percent-encodes it, for a URL's query or a form body."""

@@ -167,8 +167,8 @@ class _Exporter:
             if m.group(1) is None:
                 out.append(m.group(0)[0])
                 continue
-            digits = ' | split: "" | join: " "' if m.group(2) == "digits" else ""
-            out.append("{{" + self.variable(m.group(1)) + digits + "}}")
+            how = {"digits": ' | split: "" | join: " "', "url": " | url_encode"}.get(m.group(2) or "", "")
+            out.append("{{" + self.variable(m.group(1)) + how + "}}")
         out.append(text[pos:])
         return "".join(out)
 

@@ -26,9 +26,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from ivr.contracts import SPECS_BY_NAME
-from ivr.menu.model import NOT_XML, VAR_NAME
+from ivr.menu.model import NOT_XML, TEMPLATE_FIELD, VAR_NAME
 from ivr.menu.patterns import pattern_problem
 from ivr.studio.flow import Flow, State
 from ivr.studio.liquid import translate
@@ -105,6 +106,18 @@ def _targets(node: dict[str, Any]) -> Iterator[str]:
     yield from (node.get("outcomes") or {}).values()
     for case in node.get("cases") or []:
         yield case["next"]
+
+
+def _form_encoded(template: str) -> str:
+    """A menu template as one part of a form or query: its words percent-encoded, its variables ``{name:url}``."""
+    out: list[str] = []
+    pos = 0
+    for m in TEMPLATE_FIELD.finditer(template):
+        out.append(quote(template[pos : m.start()], safe=""))
+        pos = m.end()
+        out.append(quote(m.group(0)[0], safe="") if m.group(1) is None else "{" + m.group(1) + ":url}")
+    out.append(quote(template[pos:], safe=""))
+    return "".join(out)
 
 
 def _number(value: Any, default: float, low: float, high: float) -> float:
@@ -548,7 +561,8 @@ class _Importer:
         for item in _items(props, "parameters"):
             if item.get("key"):
                 value = self.template(state, item.get("value", ""), f"parameter {item['key']}")
-                pairs.append(f"{self.template(state, item['key'], 'parameter')}={value}")
+                key = self.template(state, item["key"], "parameter")
+                pairs.append(f"{_form_encoded(key)}={_form_encoded(value)}")
         body = self.template(state, props.get("body", ""), "body") if props.get("body") else "&".join(pairs)
         if method == "GET" and pairs:
             url += ("&" if "?" in url else "?") + "&".join(pairs)

@@ -56,6 +56,8 @@ def translate(text: str, resolve: Resolver) -> Translation:
         how = ""
         if [re.sub(r"\s+", " ", f.replace("'", '"')) for f in filters] == DIGITS_FILTERS:
             how, filters = ":digits", []  # one character at a time: the menu's {name:digits}
+        elif filters == ["url_encode"]:
+            how, filters = ":url", []  # percent-encoded: the menu's {name:url}
         if filters:
             notes.append(
                 f"{{{{{m.group(1).strip()}}}}}: Liquid filters are not evaluated offline ({', '.join(filters)})"

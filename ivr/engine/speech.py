@@ -13,7 +13,7 @@ from typing import Literal, cast
 from urllib.parse import quote
 
 from ivr.engine.actions import Part, Play, Prompted, Say, SayAs, Words
-from ivr.menu.model import TEMPLATE_FIELD, Audio, Menu, Prompt, Speech, Text, part_text
+from ivr.menu.model import TEMPLATE_FIELD, Audio, Menu, Prompt, Speech, Text, part_text, template_pieces
 
 __all__ = ["MONTHS", "fill", "render", "render_parts", "say_value"]
 
@@ -134,17 +134,12 @@ def fill(template: str, variables: Mapping[str, str]) -> str:
     ``{name:url}`` is the value percent-encoded, every character but letters, digits and ``-._~``.
     """
     out: list[str] = []
-    pos = 0
-    for m in TEMPLATE_FIELD.finditer(template):
-        out.append(template[pos : m.start()])
-        pos = m.end()
-        token = m.group(0)
-        if m.group(1) is None:
-            out.append(token[0])
+    for words, name, how in template_pieces(template):
+        if name is None:
+            out.append(words)
             continue
-        value = variables.get(m.group(1), "")
-        out.append(quote(value, safe="") if m.group(2) == "url" else value)
-    out.append(template[pos:])
+        value = variables.get(name, "")
+        out.append(quote(value, safe="") if how == "url" else value)
     return "".join(out)
 
 

@@ -11,6 +11,7 @@ See ``docs/menu-language.md`` for the author's reference.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -53,6 +54,7 @@ __all__ = [
     "VoicemailNode",
     "XmlText",
     "part_text",
+    "template_pieces",
 ]
 
 DTMF_KEYS = "0123456789*#"
@@ -550,6 +552,26 @@ class DialogSettings(BaseModel):
 
 TEMPLATE_FIELD = re.compile(r"\{\{|\}\}|\{(" + VAR_NAME + r")(?::([a-z]+))?\}|[{}]")
 """Finds ``{name}`` and ``{name:how}`` in prompt texts; ``{{`` and ``}}`` are literal braces."""
+
+
+def template_pieces(text: str) -> Iterator[tuple[str, str | None, str | None]]:
+    """A template as (literal words, None, None) and ("", variable, how) pieces, in order.
+
+    ``{{`` and ``}}`` come out as one literal brace, and so does a lone brace
+    (which the checks refuse).  ``how`` is None when the variable names none.
+    """
+    pos = 0
+    for m in TEMPLATE_FIELD.finditer(text):
+        if m.start() > pos:
+            yield text[pos : m.start()], None, None
+        pos = m.end()
+        if m.group(1) is None:
+            yield m.group(0)[0], None, None
+        else:
+            yield "", m.group(1), m.group(2)
+    if pos < len(text):
+        yield text[pos:], None, None
+
 
 SAY_AS = ("text", "digits", "number", "date")
 """How a prompt may say a variable: ``{name:how}``."""

@@ -34,7 +34,6 @@ from typing import Any
 
 from ivr.menu.checks import edges
 from ivr.menu.model import (
-    TEMPLATE_FIELD,
     Audio,
     HangupNode,
     InputNode,
@@ -51,13 +50,11 @@ from ivr.menu.model import (
     TransferNode,
     VoicemailNode,
     part_text,
+    template_pieces,
 )
 from ivr.studio.importer import SERVICE_PARAMETER
 
-__all__ = ["FLOW_SCHEMA_ID", "SERVICE_PARAMETER", "Exported", "export_menu"]
-
-FLOW_SCHEMA_ID = "https://schemas.twilio.com/studio/draft/2019-09/flow-definition"
-"""The ``$id`` of Studio's published flow definition schema."""
+__all__ = ["SERVICE_PARAMETER", "Exported", "export_menu"]
 
 
 FUNCTIONS_URL = "https://ivr-services.invalid/"
@@ -89,7 +86,6 @@ class _Exporter:
             for n, node in menu.nodes.items()
             if isinstance(node, VoicemailNode)
         ]
-        self.inputs = {node.var: n for n, node in menu.nodes.items() if isinstance(node, InputNode)}
 
     # -- frame ---------------------------------------------------------------------------
 
@@ -160,16 +156,12 @@ class _Exporter:
     def liquid(self, text: str) -> str:
         """A menu template as Liquid: ``{name}`` as the flow variable, ``{{`` as a brace."""
         out: list[str] = []
-        pos = 0
-        for m in TEMPLATE_FIELD.finditer(text):
-            out.append(text[pos : m.start()])
-            pos = m.end()
-            if m.group(1) is None:
-                out.append(m.group(0)[0])
+        for words, name, how in template_pieces(text):
+            if name is None:
+                out.append(words)
                 continue
-            how = {"digits": ' | split: "" | join: " "', "url": " | url_encode"}.get(m.group(2) or "", "")
-            out.append("{{" + self.variable(m.group(1)) + how + "}}")
-        out.append(text[pos:])
+            filters = {"digits": ' | split: "" | join: " "', "url": " | url_encode"}.get(how or "", "")
+            out.append("{{" + self.variable(name) + filters + "}}")
         return "".join(out)
 
     def variable(self, name: str) -> str:

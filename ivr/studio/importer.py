@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ivr.contracts import SPECS_BY_NAME
-from ivr.menu.model import NOT_XML, TEMPLATE_FIELD, VAR_NAME
+from ivr.menu.model import NOT_XML, VAR_NAME, template_pieces
 from ivr.menu.patterns import pattern_problem
 from ivr.studio.flow import Flow, State
 from ivr.studio.liquid import translate
@@ -110,14 +110,9 @@ def _targets(node: dict[str, Any]) -> Iterator[str]:
 
 def _form_encoded(template: str) -> str:
     """A menu template as one part of a form or query: its words percent-encoded, its variables ``{name:url}``."""
-    out: list[str] = []
-    pos = 0
-    for m in TEMPLATE_FIELD.finditer(template):
-        out.append(quote(template[pos : m.start()], safe=""))
-        pos = m.end()
-        out.append(quote(m.group(0)[0], safe="") if m.group(1) is None else "{" + m.group(1) + ":url}")
-    out.append(quote(template[pos:], safe=""))
-    return "".join(out)
+    return "".join(
+        quote(words, safe="") if name is None else "{" + name + ":url}" for words, name, _ in template_pieces(template)
+    )
 
 
 def _number(value: Any, default: float, low: float, high: float) -> float:
@@ -273,9 +268,6 @@ class _Importer:
             self.note(state, f"{what}: {message}")
         return result.text[:4000]
 
-    def words(self, state: State, text: str) -> dict[str, str]:
-        return {self.language: text[:4000] or " "}
-
     def parts(self, state: State) -> list[Any]:
         """A say-play's or gather's say, play and digits as prompt parts."""
         props = state.properties
@@ -315,7 +307,12 @@ class _Importer:
     def standin(self, state: State, what: str, then: str) -> dict[str, Any]:
         """A spoken stand-in for a step that cannot run here: the simulator says it, then goes on."""
         words = f"This step is not available offline: {what}."
-        return {"kind": "message", "title": f"Stand-in: {state.type}", "prompt": self.words(state, words), "next": then}
+        return {
+            "kind": "message",
+            "title": f"Stand-in: {state.type}",
+            "prompt": {self.language: words[:4000]},
+            "next": then,
+        }
 
     def go_on(self, state: State) -> str | None:
         for event in _GO_ON:

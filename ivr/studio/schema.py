@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CONDITION_TYPES", "EVENTS", "FLOW_SCHEMA", "WIDGET_TYPES", "check_flow"]
+__all__ = ["CONDITION_TYPES", "EVENTS", "FLOW_SCHEMA", "FLOW_SCHEMA_ID", "WIDGET_TYPES", "check_flow"]
+
+FLOW_SCHEMA_ID = "https://schemas.twilio.com/studio/draft/2019-09/flow-definition"
+"""The ``$id`` of Studio's published flow definition schema."""
 
 WIDGET_TYPES = (
     "add-member-to-chat-channel",
@@ -128,12 +131,12 @@ def _widget_rule(kind: str) -> dict[str, Any]:
 
 FLOW_SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
-    "$id": "https://schemas.twilio.com/studio/draft/2019-09/flow-definition",
+    "$id": FLOW_SCHEMA_ID,
     "type": "object",
     "required": ["description", "states", "initial_state", "flags"],
     "properties": {
         "description": {"type": "string"},
-        "$schema": {"enum": ["https://schemas.twilio.com/studio/draft/2019-09/flow-definition"]},
+        "$schema": {"enum": [FLOW_SCHEMA_ID]},
         "flags": {
             "type": "object",
             "required": ["allow_concurrent_calls"],

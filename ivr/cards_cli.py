@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from ivr.db_cli import open_database
-from ivr.rules import MAX_ATTEMPTS, beijing_date, mask_id_number, normalize_id_number
+from ivr.rules import MAX_ATTEMPTS, local_date, mask_id_number, normalize_id_number
 from ivr.storage.cards import CARD_KINDS, CARD_STATUSES
 from ivr.storage.db import Database
 
@@ -95,6 +95,7 @@ def add(
                 id_number=id_number,
                 pin=pin,
                 now=settings.now(),
+                zone=settings.zone,
                 status=status,
                 pin_changed=pin_changed,
                 holder=holder,
@@ -119,7 +120,7 @@ def show(id_number: str, as_json: bool, database_url: str | None) -> None:
 
     try:
         with open_database(database_url) as (settings, database):
-            report = _describe(database, id_number, settings.now())
+            report = _describe(database, id_number, settings.now(), settings.zone)
     except StoreUnavailable as exc:
         _fail(str(exc))
     if report is None:
@@ -175,7 +176,7 @@ def unlock(id_number: str, database_url: str | None) -> None:
     click.echo(f"{mask_id_number(id_number)}: {'unlocked' if was_locked else 'was not locked; count reset to 0'}")
 
 
-def _describe(database: Database, id_number: str, now: dt.datetime) -> dict[str, Any] | None:
+def _describe(database: Database, id_number: str, now: dt.datetime, zone: dt.tzinfo) -> dict[str, Any] | None:
     """The card as ``show`` prints it, or None if there is none."""
     from ivr.services.cards import card_view
     from ivr.storage.transactions import transaction
@@ -184,7 +185,7 @@ def _describe(database: Database, id_number: str, now: dt.datetime) -> dict[str,
         card = tx.find_card(id_number)
         if card is None:
             return None
-        view = card_view(card, tx.latest_report(card), beijing_date(now))
+        view = card_view(card, tx.latest_report(card), local_date(now, zone))
         reports = tx.loss_reports(card)
         audit = tx.history(card)
         return {

@@ -12,14 +12,17 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
     "DEFAULT_MENU",
+    "DEFAULT_TIMEZONE",
     "DEFAULT_VOICES",
     "MAX_TTS_RATE",
     "MIN_TTS_RATE",
@@ -32,6 +35,9 @@ __all__ = [
 
 DEFAULT_MENU = Path("menus/12333.json")
 """The hotline's menu: what every command serves, simulates or renders unless told otherwise."""
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+"""The hotline's time zone unless ``IVR_TIMEZONE`` names another: Beijing time, as 12333 keeps."""
 
 MIN_TTS_RATE, MAX_TTS_RATE = 80, 450
 """The speaking rates an operator may set, in words a minute: the range :mod:`ivr.tts` accepts.
@@ -159,7 +165,15 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    menu: Path = Field(default=DEFAULT_MENU, description="The menu file to serve (and `ivr render`'s default).")
+    menu: Path = Field(
+        default=DEFAULT_MENU,
+        description="The menu file to serve while no version is published (and `ivr render`'s default).",
+    )
+    menu_reload: bool = Field(
+        default=False,
+        description="Serve the menu file's new content to new calls when it changes (`ivr serve --reload`); "
+        "for development, while no version is published.",
+    )
     database_url: str = Field(default="sqlite:///ivr.db", description="SQLAlchemy URL of the shared store.")
     public_url: str | None = Field(
         default=None, description="The public base URL Twilio calls, e.g. https://ivr.example.com."
@@ -180,6 +194,11 @@ class Settings(BaseModel):
         "(IVR_SAY_LANGUAGE_ZH_CN, IVR_SAY_VOICE_ZH_CN...).",
     )
     clock: dt.datetime | None = Field(default=None, description="A fixed time for tests and demos (ISO 8601).")
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        description="The hotline's time zone (IANA name): agent hours, working days, dates of loss reports, "
+        "and every time the dashboard shows.",
+    )
     connection_override: str = Field(
         default="",
         pattern=r"^([a-z]{2}=[A-Za-z0-9,._-]+(&[a-z]{2}=[A-Za-z0-9,._-]+)*)?$",
@@ -298,12 +317,27 @@ class Settings(BaseModel):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        name = v.strip()
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone: give an IANA name such as Asia/Shanghai") from None
+        return name
+
     @field_validator("clock")
     @classmethod
     def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
         if v is not None and v.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-11-23T10:00:00+08:00")
         return v
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The hotline's time zone (``IVR_TIMEZONE``)."""
+        return ZoneInfo(self.timezone)
 
     def now(self) -> dt.datetime:
         """The current time, or the fixed clock when one is set."""

@@ -83,7 +83,7 @@ def seed(demo: bool, database_url: str | None) -> None:
 
     with open_database(database_url) as (settings, database):
         try:
-            results = seed_demo(database, settings.now())
+            results = seed_demo(database, settings.now(), settings.zone)
         except (StoreUnavailable, CardError) as exc:
             _fail(str(exc))
     for card, added in results:

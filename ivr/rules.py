@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import TypeGuard
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from stdnum.cn import ric
@@ -29,7 +28,6 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 __all__ = [
     "AGENT_HOURS",
-    "BEIJING",
     "LOSS_REPORT_WORKING_DAYS",
     "MAX_ATTEMPTS",
     "PASSWORD_LENGTH",
@@ -37,11 +35,11 @@ __all__ = [
     "TRIVIAL_PASSWORDS",
     "add_working_days",
     "agents_on_duty",
-    "beijing_date",
     "is_new_password",
     "is_password",
     "is_working_day",
     "keyed_id_number",
+    "local_date",
     "mask_id_number",
     "mask_keys",
     "mask_phone",
@@ -115,14 +113,11 @@ def is_new_password(value: str | None, id_number: str | None) -> TypeGuard[str]:
 
 # -- working days and hours ---------------------------------------------------------
 
-BEIJING = ZoneInfo("Asia/Shanghai")
-"""The line's time zone: dates and hours are Beijing's."""
-
 AGENT_HOURS: tuple[tuple[dt.time, dt.time], ...] = (
     (dt.time(8, 30), dt.time(11, 30)),
     (dt.time(13, 0), dt.time(17, 30)),
 )
-"""The agents' shifts on a working day, Beijing time."""
+"""The agents' shifts on a working day, in the hotline's time zone (``IVR_TIMEZONE``)."""
 
 LOSS_REPORT_WORKING_DAYS = 15
 """A temporary loss report holds this many working days after the day it was made."""
@@ -135,9 +130,9 @@ def _aware(now: dt.datetime) -> dt.datetime:
     return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now
 
 
-def beijing_date(now: dt.datetime) -> dt.date:
-    """The calendar date in Beijing at ``now`` (a naive ``now`` is taken as UTC)."""
-    return _aware(now).astimezone(BEIJING).date()
+def local_date(now: dt.datetime, zone: dt.tzinfo) -> dt.date:
+    """The calendar date in the hotline's ``zone`` at ``now`` (a naive ``now`` is taken as UTC)."""
+    return _aware(now).astimezone(zone).date()
 
 
 def is_working_day(day: dt.date) -> bool:
@@ -159,9 +154,9 @@ def add_working_days(start: dt.date, days: int) -> dt.date:
     return day
 
 
-def agents_on_duty(now: dt.datetime) -> bool:
-    """Whether agents answer at ``now`` (an aware datetime; naive ones are taken as UTC)."""
-    local = _aware(now).astimezone(BEIJING)
+def agents_on_duty(now: dt.datetime, zone: dt.tzinfo) -> bool:
+    """Whether agents answer at ``now`` in the hotline's ``zone`` (naive ``now`` is taken as UTC)."""
+    local = _aware(now).astimezone(zone)
     if not is_working_day(local.date()):
         return False
     t = local.time()

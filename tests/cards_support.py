@@ -21,9 +21,9 @@ from stdnum.cn import ric
 
 from ivr.harness import Call
 from ivr.menu import Menu
-from ivr.rules import BEIJING
 from ivr.services.cards import add_card
 from ivr.services.handlers import build_registry
+from ivr.services.registry import HOTLINE_ZONE as BEIJING
 from ivr.services.registry import ServiceContext
 from ivr.storage.cards import Card
 from ivr.storage.db import Database
@@ -106,6 +106,7 @@ def make_card(
             id_number=id_number,
             pin=pin,
             now=now,
+            zone=BEIJING,
             status=status,
             pin_changed=pin_changed,
             locked=locked,

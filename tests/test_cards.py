@@ -13,9 +13,11 @@ from rich.console import Console
 from sqlalchemy import select
 from stdnum.cn import ric
 
+import ivr.storage.menus
 import ivr.storage.models  # noqa: F401 - the call tables
-from ivr.rules import BEIJING, mask_id_number, normalize_id_number
+from ivr.rules import mask_id_number, normalize_id_number
 from ivr.services.cards import card_view
+from ivr.services.registry import HOTLINE_ZONE as BEIJING
 from ivr.services.seed import DEMO_CARDS, demo_card, seed_demo
 from ivr.storage.base import Base
 from ivr.storage.cards import Card, hash_pin, verify_pin
@@ -91,7 +93,7 @@ def test_the_card_tables_downgrade_and_upgrade_again(db: Database) -> None:
 
 def test_times_read_back_in_utc_whatever_clock_wrote_them(db: Database) -> None:
     beijing = dt.datetime(2026, 11, 23, 10, 0, tzinfo=BEIJING)
-    seed_demo(db, beijing, [demo_card("Li Na")])
+    seed_demo(db, beijing, BEIJING, [demo_card("Li Na")])
     with db.session() as s:
         card = s.scalars(select(Card)).one()
     assert card.created_at == beijing
@@ -117,9 +119,9 @@ def test_demo_cards_have_valid_id_numbers_and_cover_every_state() -> None:
 
 
 def test_seeded_demo_cards_read_as_documented(db: Database) -> None:
-    seeded = seed_demo(db, NOW)
+    seeded = seed_demo(db, NOW, BEIJING)
     assert all(added for _, added in seeded)
-    assert not any(added for _, added in seed_demo(db, NOW))  # seeding twice adds nothing
+    assert not any(added for _, added in seed_demo(db, NOW, BEIJING))  # seeding twice adds nothing
     today = NOW.date()
     views = {}
     with transaction(db) as tx:

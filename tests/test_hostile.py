@@ -35,7 +35,7 @@ from ivr.services.seed import demo_card, seed_demo
 from ivr.storage.cards import AuditEntry, Voicemail
 from ivr.storage.db import Database
 from ivr.web import app_state, create_app
-from tests.cards_support import NOW, NOW_TEXT, POSTGRES_ENV, card_row, db, db_url
+from tests.cards_support import BEIJING, NOW, NOW_TEXT, POSTGRES_ENV, card_row, db, db_url
 from tests.twiml_tools import Twiml, WebCall, assert_valid_twiml
 
 __all__ = ["db", "db_url"]  # fixtures, imported for pytest
@@ -76,7 +76,7 @@ def _app(url: str, tmp_path: Path, *, testing: bool = True) -> Flask:
 @pytest.fixture
 def seeded(db: Database) -> Database:
     """A database of its own for this test, with the demo cardholders (for tests that change cards)."""
-    seed_demo(db, NOW)
+    seed_demo(db, NOW, BEIJING)
     return db
 
 
@@ -100,7 +100,7 @@ def shared(
         url, drop = store.url, store.close
     database = Database(url)
     database.upgrade()
-    seed_demo(database, NOW)
+    seed_demo(database, NOW, BEIJING)
     app = _app(url, tmp)
     yield app, database
     app_state(app).close()

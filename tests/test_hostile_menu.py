@@ -215,7 +215,7 @@ def test_voice_answers_xml_for_a_menu_that_skipped_validation(
 ) -> None:
     bad = _unchecked(menu, "welcome", {"zh-CN": "欢迎\x07致电\ufffe12333\x00", "en-US": "Welcome\x1b"})
     assert Engine(bad).menu.prompts["welcome"].in_language("zh-CN") == "欢迎\x07致电\ufffe12333\x00"
-    monkeypatch.setattr("ivr.web.load_menu", lambda path: bad)
+    monkeypatch.setattr("ivr.web.menus.load_menu", lambda path: bad)
     app: Flask = make_app()
     call = WebCall(app.test_client(), xsd=True)  # every answer checked against Twilio's XSD
     assert call.said.startswith("欢迎致电12333")

@@ -18,7 +18,8 @@ from stdnum import luhn
 
 from ivr.harness import Call
 from ivr.menu import Menu
-from ivr.rules import BEIJING, add_working_days
+from ivr.rules import add_working_days
+from ivr.services.registry import HOTLINE_ZONE as BEIJING
 from ivr.storage.cards import AuditEntry, LossReport, Voicemail, verify_pin
 from ivr.storage.db import Database
 from tests.cards_support import CALLER, NOW, card_row, db, db_url, keys, make_card, new_id_number, new_sid, phone

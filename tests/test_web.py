@@ -195,7 +195,8 @@ def test_status_callback_closes_the_call(app: Flask) -> None:
 
 def test_healthz_reports_the_store(app: Flask, tmp_path: Path) -> None:
     resp = app.test_client().get("/healthz")
-    assert resp.status_code == 200 and resp.json == {"status": "ok", "menu": "12333", "version": "1.0.0"}
+    assert resp.status_code == 200
+    assert resp.json == {"status": "ok", "menu": "12333", "version": "1.0.0", "publication": None}
 
 
 def test_database_down_gives_a_polite_apology_not_a_500(tmp_path: Path, make_app: AppFactory) -> None:

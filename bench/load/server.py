@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.generate import CardPools, seed_cards
-from ivr.rules import BEIJING
+from ivr.services.registry import HOTLINE_ZONE as BEIJING
 from ivr.services.seed import seed_demo
 from ivr.storage.db import Database
 from ivr.storage.scratch import ScratchSchema
@@ -66,7 +66,7 @@ class Store:
         db = Database(self.url)
         try:
             db.upgrade()
-            seed_demo(db, NOW)
+            seed_demo(db, NOW, BEIJING)
             return seed_cards(db, cards_per_pool, NOW)
         finally:
             db.dispose()

@@ -5,20 +5,8 @@
   in :mod:`ivr.authoring.findings`.
 - :mod:`ivr.authoring.graph` (``ivr graph``): the menu tree as SVG, PNG,
   Mermaid or DOT, optionally shaded by recorded traffic.
-- :mod:`ivr.authoring.durations`: how long a prompt takes to say.
+- :mod:`ivr.authoring.durations`: how long a prompt takes to say (the webhook
+  reads it too, to know how long a call may stay silent).
+
+The package itself imports none of them, so using one loads only what it needs.
 """
-
-from ivr.authoring.durations import Duration, PromptTimer, estimate_seconds
-from ivr.authoring.lint import LIMITS, RULES, Finding, LintReport, Rule, lint_menu
-
-__all__ = [
-    "LIMITS",
-    "RULES",
-    "Duration",
-    "Finding",
-    "LintReport",
-    "PromptTimer",
-    "Rule",
-    "estimate_seconds",
-    "lint_menu",
-]

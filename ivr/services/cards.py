@@ -31,13 +31,12 @@ from dataclasses import dataclass, field, replace
 from ivr.engine.events import ServiceDone
 from ivr.errors import ServiceUnavailable
 from ivr.rules import (
-    BEIJING,
     MAX_ATTEMPTS,
     REPLACEMENT_WORKING_DAYS,
     add_working_days,
-    beijing_date,
     is_new_password,
     is_password,
+    local_date,
     mask_id_number,
     normalize_id_number,
 )
@@ -96,6 +95,7 @@ def add_card(
     id_number: str,
     pin: str,
     now: dt.datetime,
+    zone: dt.tzinfo,
     status: str = "not_activated",
     pin_changed: bool = False,
     holder: str = "",
@@ -106,7 +106,8 @@ def add_card(
     """Create a card in ``tx``, as an operator or the demo seed does, with an audit row.
 
     ``since`` is the date of the loss report (``reported_lost``) or of the
-    formal replacement application (``replacing``); it defaults to today.
+    formal replacement application (``replacing``); it defaults to today in
+    the hotline's ``zone``.
     Raises :class:`CardError` for a request that makes no sense.
     """
     number = normalize_id_number(id_number)
@@ -122,11 +123,11 @@ def add_card(
         raise CardError("a card that is not activated still has its initial password (drop --pin-changed)")
     if tx.has_card(number):
         raise CardError(f"a card for {mask_id_number(number)} already exists")
-    day = since or beijing_date(now)
-    reported_at = None
+    day = since or local_date(now, zone)
+    reported = None
     if status == "reported_lost":
-        # A report on a given day is taken as made at noon, Beijing time.
-        reported_at = dt.datetime.combine(day, dt.time(12, 0), tzinfo=BEIJING) if since else now
+        # A report on a given day is taken as made at noon, the hotline's time.
+        reported = (dt.datetime.combine(day, dt.time(12, 0), tzinfo=zone) if since else now, day)
     card = tx.add_card(
         id_number=number,
         pin_hash=hash_pin(pin),
@@ -137,7 +138,7 @@ def add_card(
         kind=kind,
         locked=locked,
         replacement_applied_on=day if status == "replacing" else None,
-        loss_reported_at=reported_at,
+        loss_reported=reported,
     )
     tx.audit(now=now, call_sid="", service="cards.add", outcome=status, id_number=number, card=card)
     return card
@@ -281,7 +282,7 @@ def _report_loss(tx: Transaction, card: Card, attempt: _Attempt, ctx: ServiceCon
     if not _password(tx, card, attempt, ctx.now):
         return
     report = tx.latest_report(card)
-    view = card_view(card, report, beijing_date(ctx.now))
+    view = card_view(card, report, local_date(ctx.now, ctx.zone))
     if view.status == "not_activated":
         attempt.outcome = "not_active"
     elif not card.pin_changed:
@@ -293,7 +294,7 @@ def _report_loss(tx: Transaction, card: Card, attempt: _Attempt, ctx: ServiceCon
     elif view.status in ("reported_lost", "replacing"):
         attempt.outcome = "already_reported"
     else:
-        report = tx.file_loss_report(card, ctx.now, ctx.call_sid)
+        report = tx.file_loss_report(card, ctx.now, local_date(ctx.now, ctx.zone), ctx.call_sid)
         attempt.outcome = "reported"
         attempt.data = {"reference": report.reference, "expires_on": report.expires_on.isoformat()}
 
@@ -301,7 +302,7 @@ def _report_loss(tx: Transaction, card: Card, attempt: _Attempt, ctx: ServiceCon
 def _status(tx: Transaction, card: Card, attempt: _Attempt, ctx: ServiceContext) -> None:
     if not _password(tx, card, attempt, ctx.now):
         return
-    view = card_view(card, tx.latest_report(card), beijing_date(ctx.now))
+    view = card_view(card, tx.latest_report(card), local_date(ctx.now, ctx.zone))
     attempt.outcome = view.status
     if view.until is not None:
         attempt.data = {"until": view.until.isoformat()}

@@ -14,7 +14,7 @@ __all__ = ["agent_hours", "build_registry", "input_check"]
 
 def agent_hours(_: Mapping[str, str | None], ctx: ServiceContext) -> ServiceDone:
     """``open`` when agents are on duty at the call's time, else ``closed``."""
-    return ServiceDone("open" if agents_on_duty(ctx.now) else "closed")
+    return ServiceDone("open" if agents_on_duty(ctx.now, ctx.zone) else "closed")
 
 
 def input_check(args: Mapping[str, str | None], _: ServiceContext) -> ServiceDone:

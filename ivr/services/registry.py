@@ -16,11 +16,17 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from ivr.config import DEFAULT_TIMEZONE
 from ivr.contracts import SPECS, ServiceSpec
 from ivr.engine.events import ServiceDone
 
 __all__ = ["SPECS", "Handler", "ServiceContext", "ServiceRegistry", "ServiceSpec", "default_registry"]
+
+
+HOTLINE_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
+"""The zone of a context made without one (tests, the harness): the settings' default."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class ServiceContext:
     call_sid: str
     caller: str
     now: dt.datetime
+    zone: dt.tzinfo = HOTLINE_ZONE
+    """The hotline's time zone (``IVR_TIMEZONE``): its dates, working days and agent hours."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from stdnum.cn import ric
 
-from ivr.rules import beijing_date, keyed_id_number
+from ivr.rules import keyed_id_number, local_date
 from ivr.services.cards import add_card
 from ivr.storage.db import Database
 from ivr.storage.transactions import transaction
@@ -97,13 +97,15 @@ def demo_card(holder_en: str) -> DemoCard:
     raise KeyError(holder_en)
 
 
-def seed_demo(db: Database, now: dt.datetime, cards: Sequence[DemoCard] = DEMO_CARDS) -> list[tuple[DemoCard, bool]]:
+def seed_demo(
+    db: Database, now: dt.datetime, zone: dt.tzinfo, cards: Sequence[DemoCard] = DEMO_CARDS
+) -> list[tuple[DemoCard, bool]]:
     """Add the demo cards that are missing, in one transaction; (card, whether it was added) for each.
 
     The schema must exist (:meth:`Database.upgrade`).  Cards already there are
     left as they are, so seeding twice is harmless.
     """
-    today = beijing_date(now)
+    today = local_date(now, zone)
     done: list[tuple[DemoCard, bool]] = []
     with transaction(db) as tx:
         for demo in cards:
@@ -115,6 +117,7 @@ def seed_demo(db: Database, now: dt.datetime, cards: Sequence[DemoCard] = DEMO_C
                 id_number=demo.id_number,
                 pin=demo.pin,
                 now=now,
+                zone=zone,
                 status=demo.status,
                 pin_changed=demo.pin_changed,
                 holder=demo.holder,

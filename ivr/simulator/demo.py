@@ -11,14 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
+from ivr.config import DEFAULT_TIMEZONE
 from ivr.phone.callers import parse_answers
 from ivr.phone.output import TranscriptPrinter
 from ivr.phone.run import simulate
 from ivr.phone.speaker import MuteSpeaker
-from ivr.rules import BEIJING
 from ivr.services.seed import demo_card
 from ivr.simulator.app import project_app, seed_demo_data
 from ivr.storage.reports import stored_by_calls
@@ -42,7 +43,7 @@ DEMO_KEYS: tuple[str, ...] = (
 )
 """Activation with one wrong password, a loss report, the e-card information, English, and a voicemail."""
 
-DEMO_CLOCK = dt.datetime(2026, 11, 22, 10, 0, tzinfo=BEIJING)
+DEMO_CLOCK = dt.datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo(DEFAULT_TIMEZONE))
 """A fixed clock, so the demo prints the same call every time (a Sunday morning)."""
 
 

@@ -21,9 +21,10 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.storage.db import Database, StoreUnavailable
+from ivr.storage.menus import LATEST
 from ivr.storage.models import CallEvent, CallRecord
 
-__all__ = ["ABANDONED", "IN_PROGRESS", "SWEEP_LIMIT", "CallStore", "IdleCall", "StoredCall"]
+__all__ = ["ABANDONED", "IN_PROGRESS", "SWEEP_LIMIT", "CallStore", "IdleCall", "Lookup", "StoredCall"]
 
 log = logging.getLogger("ivr.calls")
 
@@ -39,9 +40,23 @@ _EVENTS = cast(Table, CallEvent.__table__)
 
 # The webhook's hot path runs these on every step: built once, they keep their
 # compiled form and cache key instead of being constructed per request.
-_LOAD = select(
-    _CALLS.c.call_sid, _CALLS.c.state, _CALLS.c.step, _CALLS.c.last_twiml, _CALLS.c.status, _CALLS.c.caller
-).where(_CALLS.c.call_sid == bindparam("sid"))
+_CALL_COLUMNS = (
+    _CALLS.c.call_sid,
+    _CALLS.c.state,
+    _CALLS.c.step,
+    _CALLS.c.last_twiml,
+    _CALLS.c.status,
+    _CALLS.c.caller,
+    _CALLS.c.publication,
+)
+_LOAD = select(*_CALL_COLUMNS).where(_CALLS.c.call_sid == bindparam("sid"))
+# The same, with the current menu publication's number read alongside: one row always, the call's
+# columns NULL for a call the store has never seen.  So a worker learns of a new publication from
+# the statement every step runs anyway, and a step costs no extra statement.
+_LATEST = select(LATEST.label("number")).subquery()
+_LOOKUP = select(_LATEST.c.number, *_CALL_COLUMNS).select_from(
+    _LATEST.outerjoin(_CALLS, _CALLS.c.call_sid == bindparam("sid"))
+)
 _ADVANCE = (
     update(_CALLS)
     .where(
@@ -55,6 +70,7 @@ _ADVANCE = (
         last_twiml=bindparam("new_twiml"),
         step=bindparam("new_step"),
         updated_at=bindparam("now"),
+        live_until=bindparam("live_until"),
     )
 )
 _ADD_EVENTS = insert(_EVENTS)
@@ -71,6 +87,16 @@ class StoredCall:
     last_twiml: str
     status: str
     caller: str
+    publication: int | None = None
+    """The published menu the call keeps (None: the menu file)."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A call as the store has it (None: never seen), and the current menu publication (None: none)."""
+
+    call: StoredCall | None
+    current: int | None
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,13 @@ class CallStore:
             row = conn.execute(_LOAD, {"sid": call_sid}).first()
         return None if row is None else StoredCall(*row)
 
+    def lookup(self, call_sid: str) -> Lookup:
+        """The stored call and the current publication's number, in the one statement :meth:`load` runs."""
+        with self.db.connection() as conn:
+            row = conn.execute(_LOOKUP, {"sid": call_sid}).one()
+        current = None if row[0] is None else int(row[0])
+        return Lookup(None if row[1] is None else StoredCall(*row[1:]), current)
+
     def begin(
         self,
         call_sid: str,
@@ -101,9 +134,11 @@ class CallStore:
         caller: str,
         menu_id: str,
         menu_version: str,
+        publication: int | None = None,
         node: str,
         state: str,
         now: dt.datetime,
+        live_until: dt.datetime | None = None,
         twiml_for: Callable[[int], str],
         events: Events = (),
         again: bool = False,
@@ -114,22 +149,26 @@ class CallStore:
         the store has the call already, a retried incoming webhook gets the call
         as it is; with ``again`` (its stored state was unusable) the call starts
         over at the next step number, so answers to older documents stay stale.
+        ``publication`` is the published menu the call starts on and keeps;
+        ``live_until`` when what it waits for is over (None: ``now``).
         """
         try:
             with self.db.session() as s:
                 row = s.get(CallRecord, call_sid, with_for_update=True)
                 if row is not None and not again:
-                    return StoredCall(row.call_sid, row.state, row.step, row.last_twiml, row.status, row.caller)
+                    return _stored(row)
                 if row is None:
                     row = CallRecord(call_sid=call_sid, caller=caller[:40], step=1, started_at=now)
                     s.add(row)
                 else:
                     row.step += 1
-                row.menu_id, row.menu_version, row.node, row.state = menu_id, menu_version, node, state
+                row.menu_id, row.menu_version, row.publication = menu_id, menu_version, publication
+                row.node, row.state = node, state
                 row.last_twiml, row.status, row.updated_at = twiml_for(row.step), "in-progress", now
+                row.live_until = live_until or now
                 s.flush()
                 self._events(s, call_sid, row.step, now, events)
-                return StoredCall(call_sid, state, row.step, row.last_twiml, row.status, row.caller)
+                return _stored(row)
         except StoreUnavailable as exc:
             # Two workers took the same first webhook at once: the other one stored it.
             if not again and isinstance(exc.__cause__, IntegrityError):
@@ -147,9 +186,13 @@ class CallStore:
         state: str,
         twiml: str,
         now: dt.datetime,
+        live_until: dt.datetime | None = None,
         events: Events = (),
     ) -> bool:
-        """Save the call's next state if it is still in progress and nobody has moved it since ``expected_step``."""
+        """Save the call's next state if it is still in progress and nobody has moved it since ``expected_step``.
+
+        ``live_until``: when what the call now waits for is over (None: ``now``).
+        """
         params = {
             "sid": call_sid,
             "expected": expected_step,
@@ -158,6 +201,7 @@ class CallStore:
             "new_twiml": twiml,
             "new_step": expected_step + 1,
             "now": now,
+            "live_until": live_until or now,
         }
         with self.db.connection() as conn:
             if conn.execute(_ADVANCE, params).rowcount != 1:
@@ -337,3 +381,7 @@ class CallStore:
                     detail=json.dumps(dict(detail), ensure_ascii=False, default=str),
                 )
             )
+
+
+def _stored(row: CallRecord) -> StoredCall:
+    return StoredCall(row.call_sid, row.state, row.step, row.last_twiml, row.status, row.caller, row.publication)

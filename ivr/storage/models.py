@@ -34,6 +34,8 @@ class CallRecord(Base):
     caller: Mapped[str] = mapped_column(String(40), default="")
     menu_id: Mapped[str] = mapped_column(String(64))
     menu_version: Mapped[str] = mapped_column(String(32))
+    publication: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The published menu (``menu_publications.number``) the call started on and keeps; None: the menu file."""
     node: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(Text)
     step: Mapped[int] = mapped_column(Integer, default=1)
@@ -41,6 +43,9 @@ class CallRecord(Base):
     status: Mapped[str] = mapped_column(String(20), default="in-progress")
     started_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    live_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    """When what the call now waits for (its prompts and Gather timeout, a recording, a transfer) is over:
+    a call whose next request is later than this (and a margin) is not really in progress."""
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     duration: Mapped[int | None] = mapped_column(Integer, default=None)
 

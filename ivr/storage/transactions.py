@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from stdnum import luhn
 
-from ivr.rules import LOSS_REPORT_WORKING_DAYS, MAX_ATTEMPTS, add_working_days, beijing_date, mask_id_number
+from ivr.rules import LOSS_REPORT_WORKING_DAYS, MAX_ATTEMPTS, add_working_days, mask_id_number
 from ivr.storage.cards import AuditEntry, Card, LossReport, ReferenceCounter, Voicemail
 from ivr.storage.db import Database
 
@@ -125,9 +125,9 @@ class Transaction:
         kind: str,
         locked: bool,
         replacement_applied_on: dt.date | None,
-        loss_reported_at: dt.datetime | None,
+        loss_reported: tuple[dt.datetime, dt.date] | None,
     ) -> Card:
-        """Insert a card as given; with ``loss_reported_at``, file its loss report made at that moment.
+        """Insert a card as given; with ``loss_reported`` (moment, hotline date), file its loss report then.
 
         A ``locked`` card has the wrong-password count that locks it, locked ``now``.
         """
@@ -146,20 +146,20 @@ class Transaction:
         )
         self._s.add(card)
         self._s.flush()
-        if loss_reported_at is not None:
-            self.file_loss_report(card, loss_reported_at)
+        if loss_reported is not None:
+            self.file_loss_report(card, *loss_reported)
             card.updated_at = now
         return card
 
-    def file_loss_report(self, card: Card, now: dt.datetime, call_sid: str = "") -> LossReport:
+    def file_loss_report(self, card: Card, now: dt.datetime, day: dt.date, call_sid: str = "") -> LossReport:
         """Record a temporary loss report for ``card`` (locked by the caller) and mark it reported lost.
 
-        It holds :data:`~ivr.rules.LOSS_REPORT_WORKING_DAYS` working days after
-        its Beijing date.  The reference is that date, a six-digit sequence
-        number of the day and a Luhn check digit (15 digits), so an agent can
-        tell a mistyped reference from an unknown one.
+        ``day`` is the hotline's date at ``now`` (:func:`ivr.rules.local_date`).
+        The report holds :data:`~ivr.rules.LOSS_REPORT_WORKING_DAYS` working days
+        after it.  The reference is that date, a six-digit sequence number of the
+        day and a Luhn check digit (15 digits), so an agent can tell a mistyped
+        reference from an unknown one.
         """
-        day = beijing_date(now)
         body = f"{day:%Y%m%d}{self._next_sequence(day):06d}"
         report = LossReport(
             reference=body + luhn.calc_check_digit(body),

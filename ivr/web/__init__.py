@@ -18,16 +18,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.audio import AudioLibrary
 from ivr.config import Settings
-from ivr.engine import Engine
-from ivr.menu.loader import load_menu
 from ivr.services.handlers import build_registry
 from ivr.services.registry import ServiceRegistry
 from ivr.session import agent_dialer
 from ivr.storage.calls import CallStore
 from ivr.storage.db import Database, StoreUnavailable
+from ivr.storage.menus import PublishedMenus
 from ivr.web.audio import make_blueprint as audio_blueprint
 from ivr.web.calls import CallRunner
 from ivr.web.logs import JsonFormatter, install_request_logging
+from ivr.web.menus import MenuCatalog, ServedMenu
 from ivr.web.metrics import install_metrics
 from ivr.web.twiml import TwimlWriter
 
@@ -46,7 +46,7 @@ class IvrState:
 
     settings: Settings
     db: Database
-    engine: Engine
+    menus: MenuCatalog
     registry: ServiceRegistry
     runner: CallRunner
     schema_ready: bool = False
@@ -58,6 +58,17 @@ class IvrState:
     def __post_init__(self) -> None:
         # The first sweep comes one interval after start-up, so short-lived apps (tests) never sweep unasked.
         self._next_sweep = time.monotonic() + self.settings.call_sweep_interval
+
+    def current_menu(self) -> ServedMenu:
+        """The menu new calls get now: the current publication, else the menu file (asks the store; not for steps).
+
+        With the store down, the menu file: a page can still be drawn.
+        """
+        try:
+            return self.menus.latest()
+        except StoreUnavailable as exc:
+            log.error("cannot read the current menu publication: %s", exc)
+            return self.menus.serve(None)
 
     def ensure_schema(self) -> None:
         """Migrate the database if that has not worked yet (it may have been down at start-up)."""
@@ -106,7 +117,7 @@ class IvrState:
         """Load the fictional demo cardholders (docs/demo-data.md) into this app's database."""
         from ivr.services.seed import seed_demo
 
-        seed_demo(self.db, self.settings.now())
+        seed_demo(self.db, self.settings.now(), self.settings.zone)
 
     def drop_tables(self, tables: Sequence[str]) -> None:
         """Take ``tables`` out of this app's database (tests of a service whose tables are gone)."""
@@ -149,10 +160,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings.check_production()
     _configure_logging(settings.log_level)
 
-    menu = load_menu(settings.menu)
     db = Database(settings.database_url)
+    menus = MenuCatalog(settings.menu, PublishedMenus(db), watch_file=settings.menu_reload)
     registry = build_registry(db, settings.http_allow_hosts)
-    engine = Engine(menu)
     # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.  The library
     # is told the voices and rates ``ivr render`` reads from the same settings, to warn of stale files.
     library = AudioLibrary(settings.audio_dir, voices=settings.tts_voices, rates=settings.tts_rates)
@@ -163,7 +173,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         audio_url=settings.audio_url,
         connection_override=settings.connection_override,
     )
-    runner = CallRunner(engine, CallStore(db), registry, writer, agent_dialer(settings.agent_number), settings.now)
+    runner = CallRunner(
+        menus, CallStore(db), registry, writer, agent_dialer(settings.agent_number), settings.now, settings.zone
+    )
 
     app = Flask(__name__)
     app.config.update({k: v for k, v in config.items() if k.lower() not in names})
@@ -172,7 +184,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
-    state = IvrState(settings, db, engine, registry, runner)
+    state = IvrState(settings, db, menus, registry, runner)
     app.extensions["ivr"] = state
     state.ensure_schema()
 

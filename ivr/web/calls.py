@@ -9,6 +9,10 @@ so consecutive steps may be served by different workers or hosts.
 Replays and out-of-order requests are recognised by the step number in the
 URL: they get the call's current TwiML again, not a second transaction.
 
+A new call starts on the menu new calls get now (the current publication, or
+the menu file), and every later step is served with the menu it started on
+(:mod:`ivr.web.menus`).
+
 A call that has ended (Twilio's status callback came, or the sweep abandoned
 it) keeps nothing secret (:func:`ivr.session.forget_secrets`) and answers any
 request with a bare ``<Hangup/>``: never its last words again, which may read
@@ -29,7 +33,6 @@ from ivr.engine import (
     ACCEPTS,
     CallState,
     Digits,
-    Engine,
     Event,
     Hangup,
     NoInput,
@@ -40,6 +43,8 @@ from ivr.errors import StaleStateError
 from ivr.services.registry import ServiceContext
 from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn, forget_secrets, forget_stored_secrets
 from ivr.storage.calls import IN_PROGRESS, SWEEP_LIMIT, CallStore, StoredCall
+from ivr.web.liveness import expected_wait
+from ivr.web.menus import MenuCatalog, ServedMenu
 from ivr.web.twiml import TwimlWriter
 
 __all__ = ["FINAL_STATUSES", "ONGOING_STATUSES", "CallRunner", "Reply", "sweep_idle_calls"]
@@ -70,10 +75,12 @@ class Reply:
     """The nodes the call entered in this step; empty for a repeated answer."""
     prompts: tuple[tuple[str, str], ...] = ()
     """(``<Play>`` URL, the prompt's words) for the prompts played from files; empty for a repeated answer."""
+    menu_id: str = ""
+    """The id of the menu a new call started on; empty for every other answer."""
 
 
 class CallRunner:
-    """Serves the steps of calls for one menu, against one store.
+    """Serves the steps of calls against one store, each with the menu it started on.
 
     A stored call's ``step`` is the number its current TwiML's URLs carry; a
     request with any other number is a replay or comes from an old document.
@@ -81,18 +88,21 @@ class CallRunner:
 
     def __init__(
         self,
-        engine: Engine,
+        menus: MenuCatalog,
         store: CallStore,
         services: HandlerSource,
         writer: TwimlWriter,
         dial: Dialer,
         clock: Callable[[], dt.datetime],
+        zone: dt.tzinfo,
         step_base: str = "/voice/step",
         observer: Callable[[Sequence[StepEvent]], None] | None = None,
     ) -> None:
-        self.engine = engine
+        self.menus = menus
         self.store = store
-        self.session = CallSession(engine, services, dial)
+        self.services = services
+        self.dial = dial
+        self.zone = zone
         self.writer = writer
         self.step_base = step_base
         self.clock = clock
@@ -106,19 +116,20 @@ class CallRunner:
     def incoming(self, params: Mapping[str, str]) -> Reply:
         """A new call: answer with the welcome, and store the call at step 1."""
         sid = params["CallSid"]
-        existing = self.store.load(sid)
-        if existing is not None:
+        found = self.store.lookup(sid)
+        if found.call is not None:
             # Twilio retried the incoming webhook: say the same again, unless the call has ended.
-            return self._repeat(existing)
-        return self._begin(sid, params.get("From", ""))
+            return self._repeat(found.call)
+        return self._begin(self.menus.serve(found.current), sid, params.get("From", ""))
 
     def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         """A later step of a call, reached through an action or Redirect URL we wrote."""
         sid = params["CallSid"]
-        stored = self.store.load(sid)
+        found = self.store.lookup(sid)
+        stored = found.call
         if stored is None:
             log.info("unknown call %s: starting it at the main menu", sid)
-            return self._begin(sid, params.get("From", ""), again=True)
+            return self._begin(self.menus.serve(found.current), sid, params.get("From", ""), again=True)
         try:
             expected = int(query.get("s", ""))
         except ValueError:
@@ -131,19 +142,20 @@ class CallRunner:
             # A replay or a request from an old document: repeat where the call is.
             return self._repeat(stored)
         try:
+            served = self.menus.keep(stored.publication)
             state = CallState.from_json(stored.state)
-            self.engine.check_state(state)
+            served.engine.check_state(state)
         except StaleStateError as exc:
             log.info("call %s: %s; starting again at the main menu", sid, exc)
-            return self._begin(sid, stored.caller, again=True)
+            return self._begin(self.menus.serve(found.current), sid, stored.caller, again=True)
         event = self._event(state, params, query)
         if event is None:
             return Reply(stored.last_twiml, state.node)
         now = self.clock()
         try:
-            turn = self.session.send(state, event, ServiceContext(call_sid=sid, caller=stored.caller, now=now))
+            turn = self._session(served).send(state, event, self._context(sid, stored.caller, now))
         except StaleStateError:
-            return self._begin(sid, stored.caller, again=True)
+            return self._begin(self.menus.serve(found.current), sid, stored.caller, again=True)
         played: list[tuple[str, str]] = []
         twiml = self._write(turn, stored.step + 1, played)
         saved = self.store.advance(
@@ -153,6 +165,7 @@ class CallRunner:
             state=turn.state.to_json(),
             twiml=twiml,
             now=now,
+            live_until=_live_until(now, turn),
             events=turn.events,
         )
         if not saved:
@@ -203,6 +216,7 @@ class CallRunner:
         """A request at the step of a call that has ended: save the recording its hang-up finished, if it awaits one."""
         try:
             state = CallState.from_json(stored.state)
+            served = self.menus.keep(stored.publication)
         except StaleStateError:
             return
         if state.awaiting != "recording":
@@ -212,9 +226,7 @@ class CallRunner:
             return
         now = self.clock()
         try:
-            turn = self.session.send(
-                state, event, ServiceContext(call_sid=stored.call_sid, caller=stored.caller, now=now)
-            )
+            turn = self._session(served).send(state, event, self._context(stored.call_sid, stored.caller, now))
         except StaleStateError:
             return
         left = forget_secrets(turn.state)
@@ -228,10 +240,17 @@ class CallRunner:
         if self.observer is not None:
             self.observer(events)
 
-    def _begin(self, sid: str, caller: str, again: bool = False) -> Reply:
-        """Start the call (``again``: over, at the next step number, when its stored state is unusable)."""
+    def _session(self, served: ServedMenu) -> CallSession:
+        # A session holds no call's state; making one is three attribute stores.
+        return CallSession(served.engine, self.services, self.dial)
+
+    def _context(self, sid: str, caller: str, now: dt.datetime) -> ServiceContext:
+        return ServiceContext(call_sid=sid, caller=caller, now=now, zone=self.zone)
+
+    def _begin(self, served: ServedMenu, sid: str, caller: str, again: bool = False) -> Reply:
+        """Start the call on ``served`` (``again``: over, at the next step number: its stored state is unusable)."""
         now = self.clock()
-        turn = self.session.start(ServiceContext(call_sid=sid, caller=caller, now=now), again=again)
+        turn = self._session(served).start(self._context(sid, caller, now), again=again)
         written: list[int] = []
         played: list[tuple[str, str]] = []
 
@@ -243,11 +262,13 @@ class CallRunner:
         stored = self.store.begin(
             sid,
             caller=caller,
-            menu_id=self.engine.menu.id,
-            menu_version=self.engine.menu.version,
+            menu_id=served.menu.id,
+            menu_version=served.menu.version,
+            publication=served.publication,
             node=turn.state.node,
             state=turn.state.to_json(),
             now=now,
+            live_until=_live_until(now, turn),
             twiml_for=twiml_for,
             events=turn.events,
             again=again,
@@ -255,7 +276,7 @@ class CallRunner:
         if not written:
             return Reply(stored.last_twiml, self._node_of(stored))  # a retried first webhook: as stored
         self._observe(turn.events)
-        return Reply(stored.last_twiml, turn.state.node, turn.path, tuple(played))
+        return Reply(stored.last_twiml, turn.state.node, turn.path, tuple(played), served.menu.id)
 
     def _event(self, state: CallState, params: Mapping[str, str], query: Mapping[str, str]) -> Event | None:
         """The engine event Twilio's request reports, for what the call awaits; None once it has ended."""
@@ -283,6 +304,11 @@ class CallRunner:
             return CallState.from_json(stored.state).node
         except StaleStateError:
             return ""
+
+
+def _live_until(now: dt.datetime, turn: Turn) -> dt.datetime:
+    """When what this step's answer makes the call wait for is over (:mod:`ivr.web.liveness`)."""
+    return now + dt.timedelta(seconds=expected_wait(turn.actions))
 
 
 def sweep_idle_calls(store: CallStore, now: dt.datetime, idle_timeout: float, limit: int = SWEEP_LIMIT) -> list[str]:

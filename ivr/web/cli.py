@@ -86,7 +86,8 @@ def serve(host: str, port: int, menu: Path | None, database_url: str | None, deb
     state = app_state(app)
     for warning in exposure_warnings(host, state.settings):
         click.echo(warning, err=True)
-    click.echo(f"ivr: serving {state.engine.menu.id} on http://{host}:{port}/voice", err=True)
+    served = state.current_menu()
+    click.echo(f"ivr: serving {served.menu.id} {served.label} on http://{host}:{port}/voice", err=True)
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, _ClipRequestLines) for f in werkzeug.filters):
         werkzeug.addFilter(_ClipRequestLines())

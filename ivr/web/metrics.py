@@ -64,6 +64,12 @@ class BoundedLabels(Generic[M]):
         bounded = [str(v) if str(v) in ok else OTHER for v, ok in zip(values, self._allowed, strict=True)]
         return self.metric.labels(*bounded)
 
+    def allow(self, label: str, values: Iterable[str]) -> None:
+        """Let ``label`` take ``values`` too (the nodes of a new publication: its author's, never a caller's)."""
+        names = tuple(self.metric._labelnames)
+        i = names.index(label)
+        self._allowed = (*self._allowed[:i], self._allowed[i] | frozenset(values), *self._allowed[i + 1 :])
+
 
 class Metrics:
     """The hotline's counters and histograms, in a registry of their own.
@@ -112,6 +118,11 @@ class Metrics:
             {"reason": APOLOGY_REASONS},
         )
 
+    def learn_menu(self, menu_id: str, nodes: Iterable[str]) -> None:
+        """Let the labels take the id and nodes of a menu the service now serves (a new publication)."""
+        self.calls.allow("menu", (menu_id,))
+        self.steps.allow("node", nodes)
+
     def observe_events(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         """Count what a step's events say: service outcomes and new calls."""
         for kind, _node, detail in events:
@@ -140,8 +151,9 @@ def metrics() -> Response:
 def install_metrics(app: Flask) -> Metrics:
     """Time the voice webhooks and serve ``/metrics``."""
     state = app.extensions["ivr"]  # create_app puts its state there first
-    menu = state.engine.menu
+    menu = state.menus.serve(None).menu
     m = Metrics(menu.id, menu.nodes, {name: spec.outcomes for name, spec in state.registry.items()})
+    state.menus.on_load = lambda served: m.learn_menu(served.menu.id, served.menu.nodes)
     app.extensions["ivr_metrics"] = m
 
     @app.before_request
@@ -159,7 +171,7 @@ def install_metrics(app: Flask) -> Metrics:
             if node:
                 m.steps.labels(node).inc()
             if endpoint == "voice.incoming" and node:
-                m.calls.labels(menu.id).inc()
+                m.calls.labels(g.get("ivr_menu", "")).inc()
         return resp
 
     app.register_blueprint(bp)

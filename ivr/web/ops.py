@@ -26,4 +26,5 @@ def healthz() -> ResponseReturnValue:
         # The driver's words name the database's host, port or file: for the log, never for whoever asks.
         log.error("health check: store unavailable: %s", exc)
         return jsonify(status="unavailable", store="store unavailable"), 503
-    return jsonify(status="ok", menu=state.engine.menu.id, version=state.engine.menu.version)
+    served = state.current_menu()
+    return jsonify(status="ok", menu=served.menu.id, version=served.menu.version, publication=served.publication)

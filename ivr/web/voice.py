@@ -90,6 +90,8 @@ def _answer(work: str) -> Response:
         log.exception("webhook failed")
         apologies.labels("bug").inc()
         return _twiml(apology(voices))
+    if reply.menu_id:
+        g.ivr_menu = reply.menu_id  # ivr_calls_started counts the call under its menu
     return _twiml(reply.twiml, reply.node, reply.path, reply.prompts)
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import ivr.storage.cards
+import ivr.storage.menus
 import ivr.storage.models  # noqa: F401 - registers the tables
 from ivr.storage.base import Base
 

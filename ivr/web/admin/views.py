@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, abort, jsonify, render_template, request, url_for
+from flask import Response, abort, g, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import InternalServerError, NotFound
 
+from ivr.menu.model import Menu
 from ivr.rules import mask_phone
 from ivr.storage import reports
 from ivr.storage.db import StoreUnavailable
@@ -68,8 +69,16 @@ def _window() -> tuple[str, dt.datetime, dt.datetime]:
     return name, now, now - reports.WINDOWS[name]
 
 
+def _menu() -> Menu:
+    """The menu new calls get now, read once per page."""
+    if "admin_menu" not in g:
+        g.admin_menu = ivr_state().current_menu().menu
+    menu: Menu = g.admin_menu
+    return menu
+
+
 def _planned_ends() -> list[str]:
-    menu = ivr_state().engine.menu
+    menu = _menu()
     return [node_id for node_id, node in menu.nodes.items() if node.kind in PLANNED_END_KINDS]
 
 
@@ -113,7 +122,7 @@ def _context() -> dict[str, Any]:
     return {
         "csrf_token": csrf_token,
         "nav": NAV,
-        "menu": state.engine.menu,
+        "menu": _menu(),
         "zone": zone,
         "windows": list(reports.WINDOWS),
         "node_title": lambda node_id: _node_title(node_id),
@@ -121,7 +130,7 @@ def _context() -> dict[str, Any]:
 
 
 def _node_title(node_id: str) -> str:
-    node = ivr_state().engine.menu.nodes.get(node_id)
+    node = _menu().nodes.get(node_id)
     return (node.title or "") if node is not None else "(not in this menu version)"
 
 
@@ -147,7 +156,7 @@ def overview() -> ResponseReturnValue:
     numbers = page.load(
         lambda: reports.overview(ivr_state().db, since, now, _planned_ends()), reports.Overview(0, 0, 0, 0, 0)
     )
-    menu = ivr_state().engine.menu
+    menu = _menu()
     language = request.args.get("lang", menu.default_language)
     if language not in menu.languages:
         language = menu.default_language
@@ -160,7 +169,7 @@ def overview() -> ResponseReturnValue:
 @bp.get("/menu.svg")
 def menu_svg() -> ResponseReturnValue:
     """The menu diagram as SVG (404 when Graphviz is not there to draw it)."""
-    menu = ivr_state().engine.menu
+    menu = _menu()
     language = request.args.get("lang", menu.default_language)
     if language not in menu.languages:
         abort(404)

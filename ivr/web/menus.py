@@ -1,0 +1,187 @@
+"""Which menu a call hears: the current publication for a new call, the one it started on for the rest.
+
+With nothing published, the service serves the menu file (``IVR_MENU``), as
+it always did.  Once ``ivr menu publish`` has stored a version, new calls get
+the newest publication, and every call keeps the one it started on to its
+end, whichever worker or host serves its steps.
+
+A worker learns the newest publication's number from the statement that
+loads the call (:meth:`ivr.storage.calls.CallStore.lookup`), so picking a new
+version up costs no statement of its own and needs no thread: it works the
+same under gunicorn's ``--preload``, on any number of hosts.  A publication's
+text is read and checked once per worker, the first time a call needs it,
+and kept (a bounded number of them, the current one always).
+
+``ivr serve --reload`` watches the menu file instead, while nothing is
+published: a changed file is served to new calls; a broken one is refused
+with its located problems, and the last good menu goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.engine import Engine
+from ivr.errors import MenuError, StaleStateError
+from ivr.menu.loader import load_menu, parse_menu
+from ivr.menu.model import Menu
+from ivr.storage.menus import PublishedMenus
+
+__all__ = ["KEPT_PUBLICATIONS", "MenuCatalog", "ServedMenu"]
+
+log = logging.getLogger("ivr.menus")
+
+KEPT_PUBLICATIONS = 16
+"""Publications a worker keeps ready besides the current one; an older one a call still needs is read again."""
+RELOAD_CHECK_SECONDS = 1.0
+"""How often ``ivr serve --reload`` looks at the menu file's modification time."""
+
+
+@dataclass(frozen=True)
+class ServedMenu:
+    """A menu ready to serve: the publication's number (None for the menu file), the menu and its engine."""
+
+    publication: int | None
+    menu: Menu
+    engine: Engine
+
+    @property
+    def label(self) -> str:
+        """How pages name it: ``#3 (1.0.1)``, or the menu file's own version."""
+        own = self.menu.version
+        return f"#{self.publication} ({own})" if self.publication is not None else own
+
+
+class MenuCatalog:
+    """The menus a worker serves, by publication number; safe to share between threads."""
+
+    def __init__(
+        self,
+        menu_file: Path,
+        published: PublishedMenus,
+        *,
+        watch_file: bool = False,
+    ) -> None:
+        """Load ``menu_file`` (raises :class:`MenuError` when it is broken); publications come as calls need them.
+
+        ``watch_file``: serve the file's new content when it changes (``ivr serve --reload``).
+        """
+        self.menu_file = menu_file
+        self.published = published
+        self.watch_file = watch_file
+        self.on_load: Callable[[ServedMenu], None] | None = None
+        """Told of each menu made ready after this one (metrics learn its node names)."""
+        self._lock = threading.Lock()
+        self._file = self._ready(None, load_menu(menu_file))
+        self._file_mtime = _mtime(menu_file)
+        self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
+        self._kept: dict[int, ServedMenu] = {}
+        self._newest: int | None = None
+        self._refused: set[int] = set()
+
+    # -- what the webhook asks ------------------------------------------------------
+
+    def serve(self, current: int | None) -> ServedMenu:
+        """The menu for a new call, given the newest publication's number the store reported (None: none)."""
+        if current is None:
+            return self._file_menu()
+        if current not in self._refused:
+            try:
+                return self._publication(current)
+            except StaleStateError:
+                pass  # logged when refused; the last good one goes on
+        return self._last_good()
+
+    def keep(self, publication: int | None) -> ServedMenu:
+        """The menu a call in progress started on; :class:`StaleStateError` when it cannot be served any more."""
+        if publication is None:
+            return self._file_menu()
+        return self._publication(publication)
+
+    def latest(self) -> ServedMenu:
+        """The menu new calls get now, asking the store (pages and start-up; never the webhook's steps)."""
+        return self.serve(self.published.latest_number())
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _ready(self, publication: int | None, menu: Menu) -> ServedMenu:
+        served = ServedMenu(publication, menu, Engine(menu))
+        if self.on_load is not None:
+            self.on_load(served)
+        return served
+
+    def _publication(self, number: int) -> ServedMenu:
+        served = self._kept.get(number)
+        if served is not None:
+            return served
+        with self._lock:
+            served = self._kept.get(number)
+            if served is None:
+                served = self._read(number)
+                self._kept[number] = served
+                if self._newest is None or number > self._newest:
+                    self._newest = number
+                self._trim()
+        return served
+
+    def _read(self, number: int) -> ServedMenu:
+        """Publication ``number`` from the store, checked (StoreUnavailable propagates: the caller hears an apology)."""
+        if number in self._refused:
+            raise StaleStateError(f"menu publication #{number} cannot be served")
+        record = self.published.get(number)
+        if record is None:
+            self._refused.add(number)
+            log.error("menu publication #%d is not in the store", number)
+            raise StaleStateError(f"menu publication #{number} is not in the store")
+        try:
+            menu = parse_menu(record.content, f"publication #{number}")
+        except MenuError as exc:
+            # Checked when it was published; a later version of the service may check more.
+            self._refused.add(number)
+            log.error("menu publication #%d no longer loads: %s", number, exc)
+            raise StaleStateError(f"menu publication #{number} no longer loads") from None
+        log.info("serving menu publication #%d (%s %s)", number, menu.id, menu.version)
+        return self._ready(number, menu)
+
+    def _trim(self) -> None:
+        # Old publications go first; the newest stays, whatever its number.
+        while len(self._kept) > KEPT_PUBLICATIONS:
+            oldest = min(n for n in self._kept if n != self._newest)
+            del self._kept[oldest]
+
+    def _last_good(self) -> ServedMenu:
+        good = [n for n in self._kept if n not in self._refused]
+        return self._kept[max(good)] if good else self._file_menu()
+
+    def _file_menu(self) -> ServedMenu:
+        if self.watch_file and time.monotonic() >= self._next_check:
+            self._reload_file()
+        return self._file
+
+    def _reload_file(self) -> None:
+        with self._lock:
+            self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
+            mtime = _mtime(self.menu_file)
+            if mtime == self._file_mtime:
+                return
+            self._file_mtime = mtime
+            try:
+                menu = load_menu(self.menu_file)
+            except MenuError as exc:
+                log.error("the changed menu file is refused; still serving %s: %s", self._file.menu.version, exc)
+                return
+            self._file = self._ready(None, menu)
+            log.info("menu file changed: new calls get %s %s", menu.id, menu.version)
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None

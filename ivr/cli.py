@@ -109,11 +109,13 @@ def _register_commands() -> None:
     main.add_command(render)
     from ivr.cards_cli import cards
     from ivr.db_cli import db
+    from ivr.menu_cli import menu
     from ivr.web.cli import serve
 
     main.add_command(serve)
     main.add_command(db)
     main.add_command(cards)
+    main.add_command(menu)
     from ivr.simulator.cli import simulate_command, test_command
 
     main.add_command(simulate_command)

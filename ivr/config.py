@@ -343,6 +343,15 @@ class Settings(BaseModel):
         """The current time, or the fixed clock when one is set."""
         return self.clock or dt.datetime.now(dt.UTC)
 
+    def local_time(self, value: dt.datetime) -> dt.datetime:
+        """``value`` in the hotline's zone (a naive time is taken as UTC, as the store keeps times)."""
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(self.zone)
+
+    def format_time(self, value: dt.datetime) -> str:
+        """``value`` as the hotline shows a moment: its local time, to the second, with the zone's name."""
+        return self.local_time(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+
     def check_production(self) -> None:
         """Refuse to run production without request signing, or with a signed URL taken from the
         client's ``Host`` header, unless told it is insecure."""

@@ -66,8 +66,14 @@ class _ClipRequestLines(logging.Filter):
     "--menu", type=click.Path(dir_okay=False, path_type=Path), envvar="IVR_MENU", help="The menu file to serve."
 )
 @click.option("--database-url", envvar="IVR_DATABASE_URL", help="SQLAlchemy URL of the call store.")
+@click.option(
+    "--reload",
+    "reload_menu",
+    is_flag=True,
+    help="Serve the menu file's new content to new calls whenever it changes (while no version is published).",
+)
 @click.option("--debug", is_flag=True, help="Reload on code changes and show the debugger (never in production).")
-def serve(host: str, port: int, menu: Path | None, database_url: str | None, debug: bool) -> None:
+def serve(host: str, port: int, menu: Path | None, database_url: str | None, reload_menu: bool, debug: bool) -> None:
     """Serve the hotline's webhooks with Flask's development server (use gunicorn in production)."""
     from ivr.web import app_state, create_app
 
@@ -76,6 +82,8 @@ def serve(host: str, port: int, menu: Path | None, database_url: str | None, deb
         overrides["menu"] = menu
     if database_url:
         overrides["database_url"] = database_url
+    if reload_menu:
+        overrides["menu_reload"] = True
     try:
         app = create_app(overrides)
     except MenuError as exc:
@@ -88,6 +96,15 @@ def serve(host: str, port: int, menu: Path | None, database_url: str | None, deb
         click.echo(warning, err=True)
     served = state.current_menu()
     click.echo(f"ivr: serving {served.menu.id} {served.label} on http://{host}:{port}/voice", err=True)
+    if reload_menu:
+        if served.publication is not None:
+            click.echo(
+                f"ivr: --reload watches {state.settings.menu}, but version {served.publication} is "
+                "published: new calls get the published versions (see: ivr menu list)",
+                err=True,
+            )
+        else:
+            click.echo(f"ivr: watching {state.settings.menu}: new calls get its content as it changes", err=True)
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, _ClipRequestLines) for f in werkzeug.filters):
         werkzeug.addFilter(_ClipRequestLines())

@@ -115,13 +115,15 @@ def test_every_character_xml_cannot_carry_is_refused_by_name(char: str) -> None:
         pytest.param(
             ("nodes", "loss_reported", "prompt", "en-US"), '$.nodes.loss_reported.prompt["en-US"]', id="prompt"
         ),
-        pytest.param(("nodes", "main", "title"), "$.nodes.main.title", id="node-title"),
+        pytest.param(("nodes", "main", "title", "en-US"), '$.nodes.main.title["en-US"]', id="node-title"),
+        pytest.param(("nodes", "agent", "title"), "$.nodes.agent.title", id="one-node-title"),
         pytest.param(("version",), "$.version", id="version"),
         pytest.param(("prompts", "main_options", "zh-CN"), '$.prompts.main_options["zh-CN"]', id="named-prompt"),
     ],
 )
 def test_every_text_a_menu_holds_is_checked(where: tuple[str, ...], path: str) -> None:
     doc = _doc()
+    doc["nodes"]["agent"]["title"] = "Agent hours check"  # a title may be one text as well as one per language
     target = doc
     for key in where[:-1]:
         target = target[key]

@@ -227,7 +227,7 @@ def build_graph(
             GraphNode(
                 id=node_id,
                 kind=node.kind,
-                title=node.title or node_id,
+                title=menu.node_title(node_id, language),
                 snippet=_snippet(menu, node, language),
                 start=node_id == menu.start,
                 notes=tuple(notes),

@@ -32,6 +32,7 @@ from ivr.menu.model import (
     Speech,
     SwitchNode,
     Text,
+    Title,
     TransferNode,
     VoicemailNode,
 )
@@ -148,6 +149,10 @@ def _check_languages(menu: Menu) -> Iterator[Problem]:
             if lang not in langs:
                 yield Problem(_p(*path), f"{lang!r} is not one of the menu's languages {langs}")
     for node_id, node in menu.nodes.items():
+        if isinstance(node.title, Title):
+            for lang in node.title.root:
+                if lang not in langs:
+                    yield Problem(_p("nodes", node_id, "title", lang), f"{lang!r} is not one of the menu's languages")
         if isinstance(node, LanguageNode):
             for key, lang in node.options.items():
                 if lang not in langs:

@@ -152,6 +152,7 @@ _PATTERNS = {
     f"^{VAR_NAME}$": "a variable is a name of letters, digits and '_', or dotted names like flow.count",
 }
 
+_TITLE = 'a title is a string, or one per language like {"zh-CN": "...", "en-US": "..."}'
 _PROMPT_PART = (
     'a prompt part is "@name", a text per language like {"en-US": "..."}, {"say": ..., "voice": ...} or {"play": URL}'
 )
@@ -196,6 +197,9 @@ def _message(e: ErrorDetails) -> str:
         return f"expected a number, got {got}"
     if kind in ("bool_type", "bool_parsing"):
         return f"expected true or false, got {got}"
+    if kind == "too_short" and isinstance(given, dict | list):
+        least = int(ctx.get("min_length", 1))
+        return f"needs at least {least} entr{'y' if least == 1 else 'ies'}; it has {len(given)}"
     return e["msg"]
 
 
@@ -210,6 +214,12 @@ def _doc_path(doc: Any, loc: tuple[Any, ...], missing: bool = False) -> str:
     """
     kept: list[Any] = []
     here = doc
+    if len(loc) > 2 and loc[0] == "nodes" and isinstance(doc, dict):
+        # The node's kind, which pydantic puts after the node's id, is a tag, not a key: a service
+        # node has a "service" key of its own, which the walk below would otherwise step into.
+        node = doc.get("nodes", {}).get(loc[1]) if isinstance(doc.get("nodes"), dict) else None
+        if isinstance(node, dict) and loc[2] == node.get("kind"):
+            loc = (*loc[:2], *loc[3:])
     for part in loc[:-1] if missing and loc else loc:
         in_object = isinstance(here, dict) and isinstance(part, str) and part in here
         in_array = isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here)
@@ -247,6 +257,8 @@ def _schema_problems(errors: list[ErrorDetails], doc: Any, covered: set[str]) ->
         if kind == "too_short" and loc in inside:
             continue
         message = _message(e)
+        if "per-language" in loc and kind == "dict_type":
+            message = f"{_TITLE}; got {_json_type(given)}"
         if loc and loc[-1] in ("ref", "text") and kind in ("string_type", "dict_type"):
             # A prompt part's kind is told by its JSON type; neither a string nor an object is one.
             message = f"{_PROMPT_PART}; got {_json_type(given)}"

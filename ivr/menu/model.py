@@ -50,6 +50,7 @@ __all__ = [
     "Speech",
     "SwitchNode",
     "Text",
+    "Title",
     "TransferNode",
     "VoicemailNode",
     "XmlText",
@@ -271,8 +272,40 @@ class Defaults(_Strict):
     """A call that enters the same node more than this many times in a row ends (none: no limit)."""
 
 
+TitleText = Annotated[XmlText, StringConstraints(min_length=1, max_length=200)]
+
+
+class Title(RootModel[Annotated[dict[LanguageTag, TitleText], Field(min_length=1)]]):
+    """A node's title in each language it is given in: ``{"zh-CN": "主菜单", "en-US": "Main menu"}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+def _title_kind(value: Any) -> str:
+    # One branch only, so a wrong title gets one message: a string is one text, anything else per language.
+    return "text" if isinstance(value, str) else "per-language"
+
+
+NodeTitle = Annotated[
+    Annotated[Annotated[XmlText, StringConstraints(max_length=200)], Tag("text")]
+    | Annotated[Title, Tag("per-language")],
+    Discriminator(_title_kind),
+]
+
+
 class _NodeBase(_Strict):
-    title: Annotated[XmlText, StringConstraints(max_length=200)] | None = None
+    title: NodeTitle | None = None
+    """What operators call the node (dashboards, diagrams): one text, or one per language."""
+
+    def title_in(self, language: str | None, fallback: str | None = None) -> str | None:
+        """The title in ``language``, else in ``fallback``, else in any language it has; None without one."""
+        if not isinstance(self.title, Title):
+            return self.title or None
+        titles = self.title.root
+        for lang in (language, fallback):
+            if lang is not None and lang in titles:
+                return titles[lang]
+        return next(iter(titles.values()), None)
 
 
 class MenuNode(_NodeBase, _Dialog):
@@ -528,6 +561,12 @@ class Menu(_Strict):
             on_exhausted=node.on_exhausted or d.on_exhausted,
             on_no_input=node.on_no_input or d.on_no_input,
         )
+
+    def node_title(self, node_id: str, language: str | None = None) -> str:
+        """What to call node ``node_id``: its title in ``language`` (else the menu's), or its id when it has none."""
+        node = self.nodes.get(node_id)
+        title = node.title_in(language, self.default_language) if node is not None else None
+        return title or node_id
 
     def global_keys(self, node: MenuNode | LanguageNode) -> dict[str, GlobalKey]:
         """The global keys that work at ``node``: defaults, merged with the node's own."""

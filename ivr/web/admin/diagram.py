@@ -76,7 +76,7 @@ def outline(menu: Menu) -> str:
     lines = []
     for node_id, node in menu.nodes.items():
         mark = " (start)" if node_id == menu.start else ""
-        lines.append(f"{node_id}{mark}: {node.kind} · {node.title or ''}".rstrip(" ·"))
+        lines.append(f"{node_id}{mark}: {node.kind} · {menu.node_title(node_id)}".rstrip(" ·"))
         options = getattr(node, "options", None)
         if isinstance(options, dict):
             for key, target in options.items():

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck sysdeps clean
+.PHONY: demo test lint typecheck sysdeps clean translations
 
 demo: $(STAMP)
 	$(BIN)/ivr validate menus/12333.json
@@ -25,6 +25,14 @@ typecheck: $(STAMP)
 
 sysdeps:
 	@sh scripts/sysdeps.sh
+
+# The dashboard's catalogs: new words from the templates and views into each .po (to translate), then .mo.
+ADMIN := ivr/web/admin
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F $(ADMIN)/babel.cfg -k _l -o $(ADMIN)/messages.pot --no-location --project ivr --version 0 --msgid-bugs-address "the ivr issue tracker" $(ADMIN)
+	$(BIN)/pybabel update -i $(ADMIN)/messages.pot -d $(ADMIN)/translations --width 120 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d $(ADMIN)/translations
+	rm -f $(ADMIN)/messages.pot
 
 $(STAMP): pyproject.toml scripts/sysdeps.sh
 	@sh scripts/sysdeps.sh

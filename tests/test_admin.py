@@ -37,12 +37,25 @@ def admin_config(**overrides: Any) -> dict[str, Any]:
     return config
 
 
+class EnglishClient(FlaskClient):
+    """A browser that chose English with the dashboard's switch (its words are what these tests read)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_cookie("ivr_admin_ui", "en", path="/admin")
+
+
 @pytest.fixture
 def admin_app(make_app: AppFactory) -> AppFactory:
-    """Builds apps with the dashboard on (:func:`admin_config`), each closed after the test."""
+    """Builds apps with the dashboard on (:func:`admin_config`), each closed after the test.
+
+    Their test clients browse in English; tests/test_admin_i18n.py reads the Chinese pages.
+    """
 
     def make(folder: Path | None = None, /, **overrides: Any) -> Flask:
-        return make_app(folder, **admin_config(**overrides))
+        app = make_app(folder, **admin_config(**overrides))
+        app.test_client_class = EnglishClient
+        return app
 
     return make
 
@@ -290,8 +303,16 @@ def _cell(row: str, col: str) -> str:
 
 
 def _path_of(html: str, sid: str) -> list[str]:
-    """The path shown in the calls table for ``sid``."""
-    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
+    """The path shown in the calls table for ``sid``: the nodes' ids (each is shown by its title)."""
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
+        if f'href="/admin/calls/{sid}"' in row:
+            return re.findall(r'<span class="node" data-node="([^"]+)"', row)
+    raise AssertionError(f"{sid} is not listed")
+
+
+def _titles_of(html: str, sid: str) -> list[str]:
+    """The path shown in the calls table for ``sid``, as the operator reads it."""
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
         if f'href="/admin/calls/{sid}"' in row:
             return re.findall(r'<span class="node"[^>]*>([^<]+)</span>', row)
     raise AssertionError(f"{sid} is not listed")
@@ -302,15 +323,22 @@ def test_overview_shows_the_numbers_and_the_menu_diagram(busy_app: Flask) -> Non
     html = client.get("/admin/").get_data(as_text=True)
     stats = dict(re.findall(r'data-stat="(\w+)">(\d+)<', html))
     assert stats == {"calls": "6", "live": "1", "dropped": "3", "transactions": "3", "voicemails": "2"}
-    assert '<img src="/admin/menu.svg?lang=zh-CN"' in html
-    svg = client.get("/admin/menu.svg?lang=zh-CN")
+    # The menu by level: the main menu alone at the top, what its keys lead to below, each box a key's.
+    levels = re.findall(r'<div class="level" data-level="(\d+)">(.*?)</div>\s*</div>\s*</div>', html, re.S)
+    assert [n for n, _ in levels][:3] == ["0", "1", "2"]
+    assert re.findall(r'data-node="(\w+)"', levels[0][1]) == ["main"]
+    assert "<kbd>1</kbd>" in levels[1][1] and 'data-node="activate_id"' in levels[1][1]
+    assert 'data-node="loss_report"' in levels[2][1]  # main, 2 (lost card), 1 (report by phone)
+    assert ">Main menu<" in html and "Activation: ID number" in html  # titles, in the page's language
+    assert '<a href="/admin/menu.svg?lang=en-US"' in html  # the whole graph, by Graphviz
+    svg = client.get("/admin/menu.svg?lang=en-US")
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
     assert "Main menu" in svg.get_data(as_text=True)
     day = client.get("/admin/?window=24h").get_data(as_text=True)
     assert 'data-stat="voicemails">1<' in day
 
 
-def test_without_graphviz_the_overview_shows_mermaid_text(
+def test_without_graphviz_the_overview_still_draws_the_menu_and_the_graph_is_text(
     admin_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ivr.authoring import graph
@@ -323,9 +351,11 @@ def test_without_graphviz_the_overview_shows_mermaid_text(
     resp = client.get("/admin/")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert '<pre class="diagram-text" data-kind="mermaid">flowchart LR' in html
-    assert "Graphviz" in html and "<img" not in html
-    assert client.get("/admin/menu.svg").status_code == 404
+    assert 'data-node="activate_id"' in html  # the overview's diagram needs no Graphviz
+    text = client.get("/admin/menu.svg")
+    assert text.status_code == 200 and text.mimetype == "text/plain"
+    assert text.get_data(as_text=True).startswith("the Graphviz 'dot' command is not installed")
+    assert "flowchart LR" in text.get_data(as_text=True)
 
 
 def test_calls_page_lists_live_and_recent_calls_with_their_paths(busy_app: Flask) -> None:

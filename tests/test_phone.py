@@ -113,7 +113,7 @@ def test_a_call_through_the_phone_api(phone_app: Flask) -> None:
     # The call went through the webhooks like any other: the dashboard has it, closed by the status callback.
     assert any(e["event"] == "request" and e["path"] == "/status" and e["status"] == 204 for e in phone.events)
     html = phone.client.get(f"/admin/calls/{phone.call_sid}").get_data(as_text=True)
-    assert "completed" in html and '<span class="node">ecard</span>' in html
+    assert "completed" in html and '<span class="node" data-node="ecard" title="ecard">Electronic card</span>' in html
 
 
 def test_the_phone_signs_its_webhooks_when_the_app_checks_signatures(tmp_path: Path, admin_app: AppFactory) -> None:

@@ -96,19 +96,20 @@ def test_the_browser_phone_calls_the_hotline(server: tuple[str, Flask], page: An
     transcript = page.locator("#transcript")
     page.click("#call-button")
     transcript.get_by_text("欢迎致电12333", exact=False).wait_for(timeout=WAIT_MS)
-    assert page.locator("#phone-node").inner_text() == "main"
+    # The page speaks the menu's language, Chinese, and names nodes by their titles.
+    assert page.locator("#phone-node").inner_text() == "主菜单"
 
     # A click on the keypad: the e-card menu.
     page.click(".key[data-key='4']")
-    transcript.get_by_text("You pressed 4").wait_for(timeout=WAIT_MS)
+    transcript.get_by_text("您按了 4").wait_for(timeout=WAIT_MS)
     transcript.get_by_text("下载电子社保卡，请按1", exact=False).wait_for(timeout=WAIT_MS)
-    page.wait_for_function("document.getElementById('phone-node').textContent === 'ecard'", timeout=WAIT_MS)
+    page.wait_for_function("document.getElementById('phone-node').textContent === '电子社保卡'", timeout=WAIT_MS)
 
     # A key on the keyboard: the download instructions.
     page.keyboard.press("1")
-    transcript.get_by_text("You pressed 1").wait_for(timeout=WAIT_MS)
+    transcript.get_by_text("您按了 1").wait_for(timeout=WAIT_MS)
     transcript.get_by_text("请在手机应用商店搜索", exact=False).wait_for(timeout=WAIT_MS)
-    page.wait_for_function("document.getElementById('phone-node').textContent === 'ecard_download'", timeout=WAIT_MS)
+    page.wait_for_function("document.getElementById('phone-node').textContent === '电子社保卡申领'", timeout=WAIT_MS)
 
     shot = tmp_path / "browser-phone.png"
     page.screenshot(path=str(shot))
@@ -116,7 +117,7 @@ def test_the_browser_phone_calls_the_hotline(server: tuple[str, Flask], page: An
     assert shot.stat().st_size > 10_000
 
     page.click("#hangup-button")
-    transcript.get_by_text("Call ended (caller hangup", exact=False).wait_for(timeout=WAIT_MS)
+    transcript.get_by_text("通话结束（caller hangup", exact=False).wait_for(timeout=WAIT_MS)
     assert page.locator("#call-button").is_enabled()
 
     # The prompts were spoken through their clips (without a speech engine: refused cleanly, text only),
@@ -131,7 +132,7 @@ def test_the_browser_phone_calls_the_hotline(server: tuple[str, Flask], page: An
     # The call is on the dashboard like any other, with its path.
     page.goto(f"{base}/admin/calls")
     recent = page.locator("#recent")
-    assert recent.locator(".path").first.inner_text().split() == ["main", "→", "ecard", "→", "ecard_download"]
+    assert recent.locator(".path").first.inner_text().split() == ["主菜单", "→", "电子社保卡", "→", "电子社保卡申领"]
     dashboard = tmp_path / "dashboard-calls.png"
     page.screenshot(path=str(dashboard), full_page=True)
     print(f"dashboard screenshot: {dashboard}")

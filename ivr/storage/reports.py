@@ -1,13 +1,19 @@
 """The dashboard's SQL and the graph's heat map, in SQLAlchemy Core: every query bounded by a time window or a LIMIT.
 
-Times: ``calls`` and ``call_events`` keep the webhook clock's time as written
-(SQLite drops the zone), so windows are computed from the same clock
-(``Settings.now``) and compare alike; ``voicemails`` and ``audit_log`` keep
-aware UTC times, converted on the way in by their column type.
+Times are kept in UTC by every table (:class:`ivr.storage.base.UtcDateTime`)
+and compare alike whatever zone the clock that wrote them had.
 
-A call has "ended" when Twilio reported its final status, or when it has been
-silent for longer than :data:`LIVE_SECONDS` (a call whose status callback never
-came, e.g. from a simulator run without one).
+A call is *live* while it is in progress and its next request is still due:
+each step stores when what it waits for is over (``calls.live_until``: the
+prompts and the Gather's timeout, a recording's or a transfer's limit), and
+:data:`LIVE_MARGIN` is added for the network.  A call has "ended" when Twilio
+reported its final status, or when it is past that without a request (its
+caller hung up and the status callback never came; the sweep abandons it
+after ``IVR_CALL_IDLE_TIMEOUT``).
+
+Every report may be limited to the calls of one menu publication (the
+``publication`` argument: a number, or :data:`MENU_FILE` for calls that began
+on the menu file), so operators can compare two versions.
 
 :func:`visit_counts` opens a database by URL (``ivr graph --heat``) rather
 than the app's :class:`~ivr.storage.db.Database`, and never creates one.
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, create_engine, func, inspect, make_url, or_, select, union
+from sqlalchemy import ColumnElement, Table, and_, create_engine, func, inspect, make_url, or_, select, true, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -32,7 +38,9 @@ from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
 
 __all__ = [
-    "LIVE_SECONDS",
+    "ALL_VERSIONS",
+    "LIVE_MARGIN",
+    "MENU_FILE",
     "WINDOWS",
     "CallDetail",
     "CallRow",
@@ -41,6 +49,7 @@ __all__ = [
     "NodeStat",
     "OutcomeCount",
     "Overview",
+    "VersionCount",
     "VoicemailRow",
     "audit_counts",
     "build_path",
@@ -49,8 +58,10 @@ __all__ = [
     "node_stats",
     "overview",
     "recent_calls",
+    "silent_calls",
     "stored_by_calls",
     "transactions",
+    "version_counts",
     "visit_counts",
     "voicemails",
 ]
@@ -60,8 +71,12 @@ EVENTS = cast(Table, CallEvent.__table__)
 VOICEMAILS = cast(Table, Voicemail.__table__)
 AUDIT = cast(Table, AuditEntry.__table__)
 
-LIVE_SECONDS = 600
-"""A call still "in-progress" counts as live if it moved in the last 10 minutes (a voicemail takes 2)."""
+LIVE_MARGIN = dt.timedelta(seconds=30)
+"""How late a call's next request may be, past what it waited for, and the call still count as live."""
+MENU_FILE = 0
+"""The ``publication`` argument for calls that began on the menu file (no publication)."""
+ALL_VERSIONS = None
+"""The ``publication`` argument for every call, whatever its version."""
 WINDOWS: dict[str, dt.timedelta] = {
     "1h": dt.timedelta(hours=1),
     "24h": dt.timedelta(hours=24),
@@ -92,6 +107,12 @@ class CallRow:
     updated_at: dt.datetime
     ended_at: dt.datetime | None
     duration: int | None
+    publication: int | None = None
+    """The menu publication the call began on (None: the menu file)."""
+    menu_version: str = ""
+    """The menu's own version label when the call began."""
+    live: bool = False
+    """Whether it is really in progress: in progress in the store, and its next request still due."""
     path: list[str] = field(default_factory=list)
 
 
@@ -162,6 +183,15 @@ class NodeStat:
 
 
 @dataclass(frozen=True)
+class VersionCount:
+    """Calls that began on one menu publication (``publication`` None: the menu file) since a moment."""
+
+    publication: int | None
+    menu_version: str
+    calls: int
+
+
+@dataclass(frozen=True)
 class Overview:
     """The headline numbers for a window."""
 
@@ -182,21 +212,50 @@ def _call_row(row: Any, path: list[str] | None = None) -> CallRow:
         updated_at=row.updated_at,
         ended_at=row.ended_at,
         duration=row.duration,
+        publication=row.publication,
+        menu_version=row.menu_version,
+        live=bool(row.live),
         path=path or [],
     )
 
 
-def _call_columns() -> list[Any]:
+def _call_columns(now: dt.datetime) -> list[Any]:
     c = CALLS.c
-    return [c.call_sid, c.caller, c.node, c.status, c.started_at, c.updated_at, c.ended_at, c.duration]
+    return [
+        _is_live(now).label("live"),
+        c.call_sid,
+        c.caller,
+        c.node,
+        c.status,
+        c.started_at,
+        c.updated_at,
+        c.ended_at,
+        c.duration,
+        c.publication,
+        c.menu_version,
+    ]
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    # Rows from before live_until was kept have none: their last step is all there is to go by.
+    return func.coalesce(CALLS.c.live_until, CALLS.c.updated_at) >= now - LIVE_MARGIN
 
 
 def _is_live(now: dt.datetime) -> ColumnElement[bool]:
-    return and_(CALLS.c.status == "in-progress", CALLS.c.updated_at >= now - dt.timedelta(seconds=LIVE_SECONDS))
+    return and_(CALLS.c.status == "in-progress", _due(now))
 
 
 def _has_ended(now: dt.datetime) -> ColumnElement[bool]:
-    return or_(CALLS.c.status != "in-progress", CALLS.c.updated_at < now - dt.timedelta(seconds=LIVE_SECONDS))
+    return or_(CALLS.c.status != "in-progress", ~_due(now))
+
+
+def _of(publication: int | None) -> ColumnElement[bool]:
+    """Calls of one publication (:data:`MENU_FILE`: of the menu file), or every call (:data:`ALL_VERSIONS`)."""
+    if publication is ALL_VERSIONS:
+        return true()
+    if publication == MENU_FILE:
+        return CALLS.c.publication.is_(None)
+    return CALLS.c.publication == publication
 
 
 def _detail(text: str) -> dict[str, Any]:
@@ -243,18 +302,41 @@ def _paths(conn: Connection, calls: Sequence[Any]) -> dict[str, list[str]]:
 
 
 def live_calls(db: Database, now: dt.datetime, limit: int = CALL_LIMIT) -> list[CallRow]:
-    """Calls in progress that moved recently, newest first, with their paths."""
-    query = select(*_call_columns()).where(_is_live(now)).order_by(CALLS.c.updated_at.desc()).limit(limit)
+    """Calls really in progress at ``now`` (their next request is still due), newest step first, with paths."""
+    query = select(*_call_columns(now)).where(_is_live(now)).order_by(CALLS.c.updated_at.desc()).limit(limit)
     with db.connection() as conn:
         rows = conn.execute(query).all()
         paths = _paths(conn, rows)
     return [_call_row(r, paths[r.call_sid]) for r in rows]
 
 
-def recent_calls(db: Database, since: dt.datetime, limit: int = CALL_LIMIT) -> list[CallRow]:
-    """Calls started since ``since``, newest first, with their paths."""
+def silent_calls(db: Database, now: dt.datetime) -> int:
+    """Calls the store still has in progress though their next request is overdue: the sweep will end them."""
+    query = select(func.count()).select_from(CALLS).where(CALLS.c.status == "in-progress", ~_due(now))
+    with db.connection() as conn:
+        return int(conn.scalar(query) or 0)
+
+
+def version_counts(db: Database, since: dt.datetime) -> list[VersionCount]:
+    """Calls started since ``since`` by the menu publication they began on, the newest publication first."""
+    c = CALLS.c
     query = (
-        select(*_call_columns())
+        select(c.publication, func.max(c.menu_version), func.count())
+        .where(c.started_at >= since)
+        .group_by(c.publication)
+        .limit(GROUP_LIMIT)
+    )
+    with db.connection() as conn:
+        rows = conn.execute(query).all()
+    counts = [VersionCount(None if p is None else int(p), str(v or ""), int(n)) for p, v, n in rows]
+    counts.sort(key=lambda vc: -1 if vc.publication is None else vc.publication, reverse=True)
+    return counts
+
+
+def recent_calls(db: Database, since: dt.datetime, now: dt.datetime, limit: int = CALL_LIMIT) -> list[CallRow]:
+    """Calls started since ``since``, newest first, with their paths (and whether each is live at ``now``)."""
+    query = (
+        select(*_call_columns(now))
         .where(CALLS.c.started_at >= since)
         .order_by(CALLS.c.started_at.desc(), CALLS.c.updated_at.desc())
         .limit(limit)
@@ -265,11 +347,11 @@ def recent_calls(db: Database, since: dt.datetime, limit: int = CALL_LIMIT) -> l
     return [_call_row(r, paths[r.call_sid]) for r in rows]
 
 
-def call_detail(db: Database, call_sid: str) -> CallDetail | None:
+def call_detail(db: Database, call_sid: str, now: dt.datetime) -> CallDetail | None:
     """One call with its events, voicemails and audit rows; None if the store has never seen it."""
     c, e, v, a = CALLS.c, EVENTS.c, VOICEMAILS.c, AUDIT.c
     with db.connection() as conn:
-        row = conn.execute(select(*_call_columns(), c.menu_id, c.menu_version).where(c.call_sid == call_sid)).first()
+        row = conn.execute(select(*_call_columns(now), c.menu_id).where(c.call_sid == call_sid)).first()
         if row is None:
             return None
         events = conn.execute(
@@ -306,22 +388,28 @@ def call_detail(db: Database, call_sid: str) -> CallDetail | None:
     )
 
 
-def node_stats(db: Database, since: dt.datetime, now: dt.datetime, planned_ends: Iterable[str]) -> list[NodeStat]:
+def node_stats(
+    db: Database,
+    since: dt.datetime,
+    now: dt.datetime,
+    planned_ends: Iterable[str],
+    publication: int | None = ALL_VERSIONS,
+) -> list[NodeStat]:
     """Visits (distinct calls that reached a node) and ends per node, for calls started since ``since``.
 
     A call reached a node if an event happened there or the call is (or ended)
-    there.  Sorted by drop-offs, then by visits, most first.
+    there.  ``publication`` limits them to the calls of one menu version.
+    Sorted by drop-offs, then by visits, most first.
     """
     planned = frozenset(planned_ends)
     c, e = CALLS.c, EVENTS.c
+    started = and_(c.started_at >= since, _of(publication))
     reached = union(
-        select(e.call_sid, e.node).join(CALLS, c.call_sid == e.call_sid).where(c.started_at >= since, e.node != ""),
-        select(c.call_sid, c.node).where(c.started_at >= since, c.node != ""),
+        select(e.call_sid, e.node).join(CALLS, c.call_sid == e.call_sid).where(started, e.node != ""),
+        select(c.call_sid, c.node).where(started, c.node != ""),
     ).subquery()
     visits_q = select(reached.c.node, func.count()).group_by(reached.c.node).limit(GROUP_LIMIT)
-    ended_q = (
-        select(c.node, func.count()).where(c.started_at >= since, _has_ended(now)).group_by(c.node).limit(GROUP_LIMIT)
-    )
+    ended_q = select(c.node, func.count()).where(started, _has_ended(now)).group_by(c.node).limit(GROUP_LIMIT)
     with db.connection() as conn:
         visits = {str(node): int(n) for node, n in conn.execute(visits_q).all()}
         ended = {str(node): int(n) for node, n in conn.execute(ended_q).all()}

@@ -62,13 +62,13 @@ class IvrState:
     def current_menu(self) -> ServedMenu:
         """The menu new calls get now: the current publication, else the menu file (asks the store; not for steps).
 
-        With the store down, the menu file: a page can still be drawn.
+        With the store down, the newest this worker has: a page can still be drawn.
         """
         try:
             return self.menus.latest()
         except StoreUnavailable as exc:
             log.error("cannot read the current menu publication: %s", exc)
-            return self.menus.serve(None)
+            return self.menus.offline()
 
     def ensure_schema(self) -> None:
         """Migrate the database if that has not worked yet (it may have been down at start-up)."""

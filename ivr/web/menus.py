@@ -31,6 +31,7 @@ from ivr.engine import Engine
 from ivr.errors import MenuError, StaleStateError
 from ivr.menu.loader import load_menu, parse_menu
 from ivr.menu.model import Menu
+from ivr.storage.db import StoreUnavailable
 from ivr.storage.menus import PublishedMenus
 
 __all__ = ["KEPT_PUBLICATIONS", "MenuCatalog", "ServedMenu"]
@@ -68,8 +69,10 @@ class MenuCatalog:
         *,
         watch_file: bool = False,
     ) -> None:
-        """Load ``menu_file`` (raises :class:`MenuError` when it is broken); publications come as calls need them.
+        """Load ``menu_file``; publications are read as calls need them.
 
+        A menu file that cannot be loaded raises :class:`MenuError`, unless a
+        version is published: then the file is not needed, and is left out.
         ``watch_file``: serve the file's new content when it changes (``ivr serve --reload``).
         """
         self.menu_file = menu_file
@@ -78,12 +81,20 @@ class MenuCatalog:
         self.on_load: Callable[[ServedMenu], None] | None = None
         """Told of each menu made ready after this one (metrics learn its node names)."""
         self._lock = threading.Lock()
-        self._file = self._ready(None, load_menu(menu_file))
+        self._file: ServedMenu | None = None
         self._file_mtime = _mtime(menu_file)
         self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
         self._kept: dict[int, ServedMenu] = {}
         self._newest: int | None = None
         self._refused: set[int] = set()
+        try:
+            self._file = self._ready(None, load_menu(menu_file))
+        except MenuError as exc:
+            latest = self._latest_or_none()
+            if latest is None:
+                raise
+            log.warning("the menu file is not served (%s); new calls get the published versions", exc)
+            self._publication(latest)  # so a menu is at hand even while the store is down
 
     # -- what the webhook asks ------------------------------------------------------
 
@@ -96,7 +107,7 @@ class MenuCatalog:
                 return self._publication(current)
             except StaleStateError:
                 pass  # logged when refused; the last good one goes on
-        return self._last_good()
+        return self.offline()
 
     def keep(self, publication: int | None) -> ServedMenu:
         """The menu a call in progress started on; :class:`StaleStateError` when it cannot be served any more."""
@@ -107,6 +118,19 @@ class MenuCatalog:
     def latest(self) -> ServedMenu:
         """The menu new calls get now, asking the store (pages and start-up; never the webhook's steps)."""
         return self.serve(self.published.latest_number())
+
+    def offline(self) -> ServedMenu:
+        """The best menu without asking the store (it is down): the newest publication at hand, else the file."""
+        good = [n for n in self._kept if n not in self._refused]
+        if good:
+            return self._kept[max(good)]
+        return self._file_menu()
+
+    def _latest_or_none(self) -> int | None:
+        try:
+            return self.published.latest_number()
+        except StoreUnavailable:
+            return None  # the store cannot tell: the file is needed after all
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -155,13 +179,11 @@ class MenuCatalog:
             oldest = min(n for n in self._kept if n != self._newest)
             del self._kept[oldest]
 
-    def _last_good(self) -> ServedMenu:
-        good = [n for n in self._kept if n not in self._refused]
-        return self._kept[max(good)] if good else self._file_menu()
-
     def _file_menu(self) -> ServedMenu:
         if self.watch_file and time.monotonic() >= self._next_check:
             self._reload_file()
+        if self._file is None:
+            raise StaleStateError(f"the menu file {self.menu_file} could not be loaded, and no version is published")
         return self._file
 
     def _reload_file(self) -> None:
@@ -174,7 +196,7 @@ class MenuCatalog:
             try:
                 menu = load_menu(self.menu_file)
             except MenuError as exc:
-                log.error("the changed menu file is refused; still serving %s: %s", self._file.menu.version, exc)
+                log.error("the changed menu file is refused; the last good one goes on: %s", exc)
                 return
             self._file = self._ready(None, menu)
             log.info("menu file changed: new calls get %s %s", menu.id, menu.version)

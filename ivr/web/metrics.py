@@ -151,7 +151,7 @@ def metrics() -> Response:
 def install_metrics(app: Flask) -> Metrics:
     """Time the voice webhooks and serve ``/metrics``."""
     state = app.extensions["ivr"]  # create_app puts its state there first
-    menu = state.menus.serve(None).menu
+    menu = state.current_menu().menu
     m = Metrics(menu.id, menu.nodes, {name: spec.outcomes for name, spec in state.registry.items()})
     state.menus.on_load = lambda served: m.learn_menu(served.menu.id, served.menu.nodes)
     app.extensions["ivr_metrics"] = m

@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     from ivr.web.admin.auth import AdminSessionInterface, password_tag
     from ivr.web.admin.blueprint import AdminState, bp
     from ivr.web.admin.diagram import DiagramCache
+    from ivr.web.admin.i18n import init_i18n
     from ivr.web.admin.throttle import LoginThrottle
     from ivr.web.admin.webphone import PhoneManager
     from ivr.web.admin.webphone_speech import SpeechCache
@@ -87,4 +88,5 @@ def init_app(app: Flask) -> None:
         phone=phone,
         login_delay=settings.admin_login_delay,
     )
+    init_i18n(app, lambda: views.served_menu().menu.default_language)
     app.register_blueprint(bp)

@@ -41,6 +41,7 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -197,7 +198,8 @@ def _guard() -> ResponseReturnValue | None:
     if request.method == "POST" and not _csrf_ok():
         if _wants_json():
             return jsonify(error="missing or wrong CSRF token: reload the page"), 400
-        return render_template("admin/error.html", title="Form expired", message="Reload the page and try again."), 400
+        page = render_template("admin/error.html", title=_("Form expired"), message=_("Reload the page and try again."))
+        return page, 400
     return None
 
 
@@ -226,7 +228,9 @@ def _login_form(status: int = 200, headers: dict[str, str] | None = None, **cont
 def _too_many(wait: float) -> ResponseReturnValue:
     seconds = max(1, math.ceil(wait))
     return _login_form(
-        429, {"Retry-After": str(seconds)}, error=f"Too many failed logins. Try again in {seconds} seconds."
+        429,
+        {"Retry-After": str(seconds)},
+        error=_("Too many failed logins. Try again in %(seconds)d seconds.", seconds=seconds),
     )
 
 
@@ -240,7 +244,7 @@ def login() -> ResponseReturnValue:
     state = admin_state()
     client = client_key(request.remote_addr)
     if not _csrf_ok():
-        return _login_form(400, error="The form had expired. Please enter the password again.")
+        return _login_form(400, error=_("The form had expired. Please enter the password again."))
     device = _known_device()
     # Judged, and counted as a failure, before the password is looked at: concurrent guesses all count.
     wait = state.throttle.admit(client, device)
@@ -253,7 +257,7 @@ def login() -> ResponseReturnValue:
     if not expected or not hmac.compare_digest(password.encode(), expected.encode()):
         log.warning("admin login failed from %s", client)
         time.sleep(state.login_delay)
-        return _login_form(401, error="Wrong password.")
+        return _login_form(401, error=_("Wrong password."))
     state.throttle.succeeded(client, device)
     target = safe_next(request.form.get("next"))
     # A fresh session: nothing from before the login (a planted CSRF token) carries over.

@@ -15,12 +15,17 @@ POSTs need the ``X-CSRF-Token`` header (the page has the token in a meta tag).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ivr.errors import StaleStateError
 from ivr.phone.callers import DTMF
+from ivr.storage.db import StoreUnavailable
 from ivr.web.admin.auth import session_uid
-from ivr.web.admin.blueprint import admin_state, bp
+from ivr.web.admin.blueprint import admin_state, bp, ivr_state
+from ivr.web.admin.i18n import menu_language
 from ivr.web.admin.webphone import PhoneBusy, PhoneCall
 from ivr.web.admin.webphone_clips import SayClip
 from ivr.web.admin.webphone_speech import SpeechCache, SpeechUnavailable, UnspeakableText
@@ -84,7 +89,27 @@ def api_events(call_id: str) -> ResponseReturnValue:
     if not request.environ.get("wsgi.multithread"):
         wait = 0.0  # a single-threaded server would take no keys while this request waits
     events, ended, reason = call.since(after, wait)
-    return jsonify(events=events, next=after + len(events), ended=ended, reason=reason, call_sid=call.call_sid)
+    return jsonify(
+        events=_titled(events, call.call_sid),
+        next=after + len(events),
+        ended=ended,
+        reason=reason,
+        call_sid=call.call_sid,
+    )
+
+
+def _titled(events: list[dict[str, Any]], call_sid: str) -> list[dict[str, Any]]:
+    """The events, each that names a node with its title in the page's language, from the menu the call began on."""
+    if not any(e.get("node") for e in events):
+        return events
+    state = ivr_state()
+    try:
+        stored = state.runner.store.load(call_sid)
+        menu = state.menus.keep(stored.publication if stored else None).menu
+    except (StoreUnavailable, StaleStateError):
+        menu = state.menus.offline().menu
+    language = menu_language(menu)
+    return [{**e, "title": menu.node_title(str(e["node"]), language)} if e.get("node") else e for e in events]
 
 
 @bp.post("/phone/calls/<call_id>/keys")

@@ -28,6 +28,9 @@
     sound: $("sound"),
     details: $("details"),
   };
+  const TEXT = JSON.parse(document.getElementById("phone-text").textContent);
+  // The page's words in its language: t("key", {name: value}) fills "{name}".
+  const t = (key, vars) => (TEXT[key] || key).replace(/\{(\w+)\}/g, (m, name) => (vars && name in vars ? vars[name] : m));
   const DTMF = "0123456789*#";
   const TONES = {
     1: [697, 1209], 2: [697, 1336], 3: [697, 1477], 4: [770, 1209], 5: [770, 1336], 6: [770, 1477],
@@ -107,9 +110,9 @@
     if (resp.status === 503 || resp.status === 422) {
       // 503: no speech at all for now (text only from here on); 422: this one prompt cannot be played.
       if (resp.status === 503 && item.say) ttsBroken = true;
-      let why = "speech synthesis is unavailable";
+      let why = t("speech_unavailable");
       try { why = (await resp.json()).error || why; } catch (e) { /* keep the default */ }
-      line("warning", resp.status === 503 ? `${why}: prompts are shown as text only` : `${why}: shown as text only`);
+      line("warning", t(resp.status === 503 ? "text_only_all" : "text_only_one", { why }));
       return null;
     }
     if (!resp.ok || gen !== audioGen) return null;
@@ -175,15 +178,16 @@
     const at = { t: e.t };
     switch (e.event) {
       case "call":
-        line("system", `Calling ${e.to} from ${e.from}`, at);
+        line("system", t("calling", { to: e.to, from: e.from }), at);
         break;
       case "request": {
-        const status = e.status === null ? "no answer" : e.status;
+        const status = e.status === null ? t("no_answer") : e.status;
         line("detail", `${e.method} ${e.path} → ${status}`, at);
         if (e.node && e.node !== lastNode) {
           lastNode = e.node;
-          ui.node.textContent = e.node;
-          line("moved", `at ${e.node}`, at);
+          ui.node.textContent = e.title || e.node;
+          ui.node.title = e.node;
+          line("moved", t("at_node", { node: e.title || e.node }), at);
         }
         break;
       }
@@ -193,74 +197,74 @@
         break;
       case "play":
         if (e.digits) {
-          line("prompt", `(tones ${e.digits})`, at);
+          line("prompt", t("tones", { digits: e.digits }), at);
         } else if (e.part) {
           // A file of the prompt above: its sound is in that prompt's clip.
-          line("detail", `… ${e.label || "(audio)"}`, at);
+          line("detail", `… ${e.label || t("audio")}`, at);
         } else {
-          line("prompt", e.text || e.label || e.url || "(audio)", { t: e.t, tag: "audio" });
+          line("prompt", e.text || e.label || e.url || t("audio"), { t: e.t, tag: "audio" });
           if (e.clip) enqueue({ clip: e.clip });
           else if (e.url) enqueue({ url: e.url });
         }
         break;
       case "pause":
-        line("detail", `pause ${e.seconds}s`, at);
+        line("detail", t("pause", { seconds: e.seconds }), at);
         break;
       case "gather": {
         listening = true;
         const parts = [];
-        if (e.numDigits) parts.push(`up to ${e.numDigits} key${e.numDigits > 1 ? "s" : ""}`);
-        if (e.finishOnKey) parts.push(`end with ${e.finishOnKey}`);
-        parts.push(`${e.timeout}s timeout after the prompt`);
-        line("system", `Keys welcome now: ${parts.join(", ")}`, at);
-        setStatus("Listening: press keys");
+        if (e.numDigits) parts.push(t(e.numDigits > 1 ? "up_to_keys" : "one_key", { count: e.numDigits }));
+        if (e.finishOnKey) parts.push(t("end_with", { key: e.finishOnKey }));
+        parts.push(t("timeout_after", { seconds: e.timeout }));
+        line("system", t("keys_welcome", { parts: parts.join(t("list_separator")) }), at);
+        setStatus(t("listening"));
         break;
       }
       case "recording":
         listening = true;
         line("system", e.message, at);
-        setStatus("Recording: # to stop");
+        setStatus(t("recording"));
         break;
       case "input":
         listening = false;
-        line("you", `You pressed ${e.digits}${e.finished_on_key}`, at);
-        setStatus("In call");
+        line("you", t("you_pressed", { keys: `${e.digits}${e.finished_on_key}` }), at);
+        setStatus(t("in_call"));
         break;
       case "no_input":
         listening = false;
-        line("system", "No keys: the hotline heard nothing", at);
-        setStatus("In call");
+        line("system", t("no_keys"), at);
+        setStatus(t("in_call"));
         break;
       case "record":
         listening = false;
-        line("system", `Recorded ${e.seconds}s${e.digits ? `, ended with ${e.digits}` : ""}`, at);
-        setStatus("In call");
+        line("system", t(e.digits ? "recorded_ended" : "recorded", { seconds: e.seconds, keys: e.digits }), at);
+        setStatus(t("in_call"));
         break;
       case "redirect":
-        line("detail", `redirect to ${e.url}`, at);
+        line("detail", t("redirect", { url: e.url }), at);
         break;
       case "dial":
-        line("system", `Transferring to ${e.number}: ${e.status}${e.duration ? `, ${e.duration}s talk` : ""}`, at);
-        setStatus("Transferring");
+        line("system", t(e.duration ? "transfer_talk" : "transfer", { number: e.number, status: e.status, seconds: e.duration }), at);
+        setStatus(t("transferring"));
         break;
       case "hangup":
-        line("system", "The hotline hung up", at);
+        line("system", t("hung_up"), at);
         break;
       case "reject":
-        line("system", `The hotline rejected the call (${e.reason})`, at);
+        line("system", t("rejected", { reason: e.reason }), at);
         break;
       case "unsupported":
-        line("error", `The simulator cannot play <${e.verb}>`, at);
+        line("error", t("unsupported", { verb: e.verb }), at);
         break;
       case "error":
-        line("error", `Application error: ${e.message}`, at);
+        line("error", t("app_error", { message: e.message }), at);
         break;
       case "warning":
       case "note":
         line("warning", e.message, at);
         break;
       case "end":
-        line("system end", `Call ended (${e.reason.replace(/_/g, " ")}, ${Number(e.duration).toFixed(1)}s)`, at);
+        line("system end", t("call_ended_after", { reason: e.reason.replace(/_/g, " "), seconds: Number(e.duration).toFixed(1) }), at);
         break;
       default:
         line("detail", JSON.stringify(e), at);
@@ -292,7 +296,7 @@
     ui.call.disabled = false;
     ui.hangup.disabled = true;
     root.classList.remove("in-call");
-    setStatus(reason ? `Call ended: ${reason.replace(/_/g, " ")}` : "Call ended");
+    setStatus(reason ? t("call_ended_why", { reason: reason.replace(/_/g, " ") }) : t("call_ended"));
   }
 
   async function startCall() {
@@ -307,18 +311,18 @@
     next = 0;
     ttsBroken = !speechOn;
     ui.call.disabled = true;
-    setStatus("Calling…");
+    setStatus(t("calling_status"));
     let resp;
     try {
       resp = await post(root.dataset.start);
     } catch (e) {
-      line("error", "Cannot reach the server");
+      line("error", t("no_server"));
       ended("");
       return;
     }
     const data = await resp.json().catch(() => ({}));
     if (!resp.ok) {
-      line("error", data.error || `The call could not be placed (HTTP ${resp.status})`);
+      line("error", data.error || t("not_placed", { status: resp.status }));
       ended("");
       return;
     }
@@ -338,7 +342,7 @@
       try {
         const resp = await fetch(`${call.events}?after=${next}&wait=${threaded ? 15 : 0}`, { credentials: "same-origin" });
         if (resp.status === 401) {
-          line("error", "Your login has expired: log in again");
+          line("error", t("login_expired"));
           ended("");
           return;
         }
@@ -348,7 +352,7 @@
       } catch (e) {
         failures += 1;
         if (failures >= 5) {
-          line("error", `Lost touch with the call (${e.message})`);
+          line("error", t("lost_touch", { message: e.message }));
           ended("");
           return;
         }
@@ -376,14 +380,14 @@
     if (!call) return;
     ui.digits.textContent = (ui.digits.textContent + key).slice(-24);
     if (listening) stopAudio(); // barge-in: the prompt stops the moment a key is pressed
-    post(call.keys, { keys: key }).catch(() => line("error", `Key ${key} did not reach the server`));
+    post(call.keys, { keys: key }).catch(() => line("error", t("key_lost", { key })));
   }
 
   async function hangUp() {
     if (!call) return;
     const hangupUrl = call.hangup;
     stopAudio();
-    setStatus("Hanging up…");
+    setStatus(t("hanging_up"));
     ui.hangup.disabled = true;
     try {
       await post(hangupUrl);

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -170,3 +171,10 @@ def test_live_now_counts_only_the_calls_really_in_progress_after_a_burst(make_ap
         _browser(later).get("/admin/calls").get_data(as_text=True).split('id="live"')[1].split('id="recent"')[0],
     )
     assert set(later_live) == {"CAagent"}
+
+
+@pytest.mark.parametrize(("zone", "node"), [("Asia/Shanghai", "agent_transfer"), ("UTC", "agent_closed")])
+def test_one_zone_owns_agent_hours_too(make_app: AppFactory, zone: str, node: str) -> None:
+    # 02:00 UTC on a Monday: 10:00 in Beijing, when agents answer; 02:00 where the hotline keeps UTC.
+    app = make_app(CLOCK="2026-11-23T02:00:00+00:00", TIMEZONE=zone)
+    assert WebCall(app.test_client()).press("0").node == node

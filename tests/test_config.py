@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import ConfigError, Settings
+from ivr.config import ConfigError, Settings, env_name
 
 
 def test_defaults() -> None:
@@ -105,3 +105,18 @@ def test_ivr_serve_refuses_production_without_a_token(tmp_path: Path, monkeypatc
     result = CliRunner().invoke(main, ["serve", "--port", "5999"], env=env)
     assert result.exit_code == 2
     assert "refusing to start in production" in result.output and "Traceback" not in result.output
+
+
+def test_the_readme_documents_every_setting_and_every_command() -> None:
+    import click
+
+    from ivr.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        if name in ("voices", "tts_voices", "tts_rates"):
+            continue  # one variable per language, documented by example (IVR_SAY_VOICE_ZH_CN...)
+        assert f"`{env_name(name)}`" in readme, f"{env_name(name)} is not in the README's configuration table"
+    ctx = click.Context(main)
+    for command in main.list_commands(ctx):
+        assert f"`ivr {command}" in readme, f"ivr {command} is not in the README's command table"

@@ -476,3 +476,40 @@ def test_a_path_follows_the_nodes_entered_even_through_chained_services() -> Non
         "agent",
         "agent_busy",
     ]
+
+
+def test_drop_off_per_version_and_two_versions_side_by_side(admin_app: AppFactory) -> None:
+    from ivr.storage.menus import PublishedMenus
+
+    app = admin_app()
+    client = app.test_client()
+    for i in range(4):  # on the menu file: half hang up at the e-card menu
+        call = WebCall(client, f"CAold{i}").press("4")
+        (call.hang_up() if i % 2 else call.press("1").hang_up())
+    PublishedMenus(app_state(app).db).publish(
+        (Path(__file__).resolve().parents[1] / "menus" / "12333.json").read_text(encoding="utf-8"),
+        menu_id="12333",
+        label="1.0.0",
+        published_by="ops",
+        now=NOW,
+        note="same words, new number",
+    )
+    for i in range(2):  # on version 1: nobody hangs up at the e-card menu
+        WebCall(client, f"CAnew{i}").press("4").press("1").hang_up()
+    admin = logged_in(app)
+
+    one = _rows(admin.get("/admin/nodes?version=1").get_data(as_text=True), "node")
+    assert _cell(one["main"], "visits") == "2" and _cell(one["ecard"], "dropped") == "0"
+    old = _rows(admin.get("/admin/nodes?version=file").get_data(as_text=True), "node")
+    assert _cell(old["main"], "visits") == "4" and _cell(old["ecard"], "rate") == "50%"
+
+    html = admin.get("/admin/nodes?a=file&b=1").get_data(as_text=True)
+    rows = _rows(html, "node")
+    assert _cell(rows["ecard"], "rate-a") == "50%" and _cell(rows["ecard"], "rate-b") == "0%"
+    assert _cell(rows["ecard"], "change") == "-50 pts"
+    assert next(iter(rows)) == "ecard"  # the biggest change first
+    assert "2 on version #1" in html and "4 on version file" in html
+
+    versions = admin.get("/admin/versions").get_data(as_text=True)
+    assert 'data-version="1"' in versions and "same words, new number" in versions
+    assert "4 calls in this window began on the menu file" in versions

@@ -20,7 +20,7 @@ from ivr.audio import AudioLibrary
 from ivr.config import Settings
 from ivr.services.handlers import build_registry
 from ivr.services.registry import ServiceRegistry
-from ivr.session import agent_dialer
+from ivr.session import CallSession, agent_dialer
 from ivr.storage.calls import CallStore
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.menus import PublishedMenus
@@ -161,8 +161,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(settings.log_level)
 
     db = Database(settings.database_url)
-    menus = MenuCatalog(settings.menu, PublishedMenus(db), watch_file=settings.menu_reload)
     registry = build_registry(db, settings.http_allow_hosts)
+    dialer = agent_dialer(settings.agent_number)
+    menus = MenuCatalog(
+        settings.menu,
+        PublishedMenus(db),
+        lambda engine: CallSession(engine, registry, dialer),
+        watch_file=settings.menu_reload,
+    )
     # Prompts rendered by ``ivr render`` are played; the rest are spoken by Twilio.  The library
     # is told the voices and rates ``ivr render`` reads from the same settings, to warn of stale files.
     library = AudioLibrary(settings.audio_dir, voices=settings.tts_voices, rates=settings.tts_rates)
@@ -173,9 +179,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         audio_url=settings.audio_url,
         connection_override=settings.connection_override,
     )
-    runner = CallRunner(
-        menus, CallStore(db), registry, writer, agent_dialer(settings.agent_number), settings.now, settings.zone
-    )
+    runner = CallRunner(menus, CallStore(db), writer, settings.now, settings.zone)
 
     app = Flask(__name__)
     app.config.update({k: v for k, v in config.items() if k.lower() not in names})

@@ -41,7 +41,7 @@ from ivr.engine import (
 )
 from ivr.errors import StaleStateError
 from ivr.services.registry import ServiceContext
-from ivr.session import CallSession, Dialer, HandlerSource, StepEvent, Turn, forget_secrets, forget_stored_secrets
+from ivr.session import StepEvent, Turn, forget_secrets, forget_stored_secrets
 from ivr.storage.calls import IN_PROGRESS, SWEEP_LIMIT, CallStore, StoredCall
 from ivr.web.liveness import expected_wait
 from ivr.web.menus import MenuCatalog, ServedMenu
@@ -90,9 +90,7 @@ class CallRunner:
         self,
         menus: MenuCatalog,
         store: CallStore,
-        services: HandlerSource,
         writer: TwimlWriter,
-        dial: Dialer,
         clock: Callable[[], dt.datetime],
         zone: dt.tzinfo,
         step_base: str = "/voice/step",
@@ -100,8 +98,6 @@ class CallRunner:
     ) -> None:
         self.menus = menus
         self.store = store
-        self.services = services
-        self.dial = dial
         self.zone = zone
         self.writer = writer
         self.step_base = step_base
@@ -153,7 +149,7 @@ class CallRunner:
             return Reply(stored.last_twiml, state.node)
         now = self.clock()
         try:
-            turn = self._session(served).send(state, event, self._context(sid, stored.caller, now))
+            turn = served.session.send(state, event, self._context(sid, stored.caller, now))
         except StaleStateError:
             return self._begin(self.menus.serve(found.current), sid, stored.caller, again=True)
         played: list[tuple[str, str]] = []
@@ -226,7 +222,7 @@ class CallRunner:
             return
         now = self.clock()
         try:
-            turn = self._session(served).send(state, event, self._context(stored.call_sid, stored.caller, now))
+            turn = served.session.send(state, event, self._context(stored.call_sid, stored.caller, now))
         except StaleStateError:
             return
         left = forget_secrets(turn.state)
@@ -240,17 +236,13 @@ class CallRunner:
         if self.observer is not None:
             self.observer(events)
 
-    def _session(self, served: ServedMenu) -> CallSession:
-        # A session holds no call's state; making one is three attribute stores.
-        return CallSession(served.engine, self.services, self.dial)
-
     def _context(self, sid: str, caller: str, now: dt.datetime) -> ServiceContext:
         return ServiceContext(call_sid=sid, caller=caller, now=now, zone=self.zone)
 
     def _begin(self, served: ServedMenu, sid: str, caller: str, again: bool = False) -> Reply:
         """Start the call on ``served`` (``again``: over, at the next step number: its stored state is unusable)."""
         now = self.clock()
-        turn = self._session(served).start(self._context(sid, caller, now), again=again)
+        turn = served.session.start(self._context(sid, caller, now), again=again)
         written: list[int] = []
         played: list[tuple[str, str]] = []
 

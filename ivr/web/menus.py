@@ -31,6 +31,7 @@ from ivr.engine import Engine
 from ivr.errors import MenuError, StaleStateError
 from ivr.menu.loader import load_menu, parse_menu
 from ivr.menu.model import Menu
+from ivr.session import CallSession
 from ivr.storage.db import StoreUnavailable
 from ivr.storage.menus import PublishedMenus
 
@@ -44,13 +45,19 @@ RELOAD_CHECK_SECONDS = 1.0
 """How often ``ivr serve --reload`` looks at the menu file's modification time."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ServedMenu:
-    """A menu ready to serve: the publication's number (None for the menu file), the menu and its engine."""
+    """A menu ready to serve: the publication's number (None for the menu file), the menu, and its call session."""
 
     publication: int | None
     menu: Menu
-    engine: Engine
+    session: CallSession
+    """Drives the calls on this menu (its engine, with the app's services); holds no call's state."""
+
+    @property
+    def engine(self) -> Engine:
+        """The menu's engine."""
+        return self.session.engine
 
     @property
     def label(self) -> str:
@@ -66,6 +73,7 @@ class MenuCatalog:
         self,
         menu_file: Path,
         published: PublishedMenus,
+        sessions: Callable[[Engine], CallSession],
         *,
         watch_file: bool = False,
     ) -> None:
@@ -73,10 +81,12 @@ class MenuCatalog:
 
         A menu file that cannot be loaded raises :class:`MenuError`, unless a
         version is published: then the file is not needed, and is left out.
+        ``sessions`` makes the call session of a menu's engine (with the app's services and dialer).
         ``watch_file``: serve the file's new content when it changes (``ivr serve --reload``).
         """
         self.menu_file = menu_file
         self.published = published
+        self.sessions = sessions
         self.watch_file = watch_file
         self.on_load: Callable[[ServedMenu], None] | None = None
         """Told of each menu made ready after this one (metrics learn its node names)."""
@@ -135,7 +145,7 @@ class MenuCatalog:
     # -- plumbing ---------------------------------------------------------------------
 
     def _ready(self, publication: int | None, menu: Menu) -> ServedMenu:
-        served = ServedMenu(publication, menu, Engine(menu))
+        served = ServedMenu(publication, menu, self.sessions(Engine(menu)))
         if self.on_load is not None:
             self.on_load(served)
         return served

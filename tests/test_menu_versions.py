@@ -335,3 +335,20 @@ def test_every_gunicorn_worker_serves_a_new_version_without_a_restart(
     # Each new call may land on either worker: all of them hear the new version at once.
     assert all(NEW_WORDS in _answer(port, "/voice", f"CAnew{i}") for i in range(10))
     assert all(NEW_WORDS not in _answer(port, "/voice/step?s=1", sid, Digits="*") for sid in old)
+
+
+def test_a_worker_keeps_a_few_versions_and_reads_an_older_one_again(
+    make_app: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(served_menus, "KEPT_PUBLICATIONS", 2)
+    app = make_app()
+    url = app_state(app).settings.database_url
+    calls = []
+    for n in range(1, 5):
+        _ivr(url, "menu", "publish", str(_changed(tmp_path, f"第{n}版。", f"1.0.{n}")))
+        calls.append(WebCall(app.test_client()))
+    assert len(app_state(app).menus._kept) == 2  # the newest two
+    first = calls[0].press("*")
+    assert "第1版。" in first.said  # read from the store again: the call keeps its version
+    assert sorted(app_state(app).menus._kept) == [1, 4]  # and kept for its next steps
+    assert "第4版。" in WebCall(app.test_client()).said

@@ -95,7 +95,6 @@ class MenuCatalog:
         self._file_mtime = _mtime(menu_file)
         self._next_check = time.monotonic() + RELOAD_CHECK_SECONDS
         self._kept: dict[int, ServedMenu] = {}
-        self._newest: int | None = None
         self._refused: set[int] = set()
         try:
             self._file = self._ready(None, load_menu(menu_file))
@@ -159,8 +158,6 @@ class MenuCatalog:
             if served is None:
                 served = self._read(number)
                 self._kept[number] = served
-                if self._newest is None or number > self._newest:
-                    self._newest = number
                 self._trim()
         return served
 
@@ -184,10 +181,11 @@ class MenuCatalog:
         return self._ready(number, menu)
 
     def _trim(self) -> None:
-        # Old publications go first; the newest stays, whatever its number.
+        # The one read longest ago goes first (a call on an old version keeps it for a while);
+        # the newest, which new calls get, always stays.
         while len(self._kept) > KEPT_PUBLICATIONS:
-            oldest = min(n for n in self._kept if n != self._newest)
-            del self._kept[oldest]
+            newest = max(self._kept)
+            del self._kept[next(n for n in self._kept if n != newest)]
 
     def _file_menu(self) -> ServedMenu:
         if self.watch_file and time.monotonic() >= self._next_check:

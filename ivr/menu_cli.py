@@ -83,8 +83,11 @@ def _publish(
     by: str,
     rollback_of: int | None = None,
 ) -> None:
-    from ivr.storage.menus import content_hash
+    from ivr.storage.menus import NOTE_LENGTH, PUBLISHER_LENGTH, content_hash
 
+    if len(note) > NOTE_LENGTH or len(by) > PUBLISHER_LENGTH:
+        limits = f"a note may have {NOTE_LENGTH} characters and a publisher's name {PUBLISHER_LENGTH}"
+        _fail(f"{limits}; nothing was published", 2)
     current = store.current()
     if current is not None and current.content_hash == content_hash(content):
         click.echo(f"unchanged: version {current.number} is this menu and is current; nothing was published")

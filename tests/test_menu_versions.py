@@ -127,6 +127,8 @@ def test_publish_refuses_a_menu_that_does_not_validate(tmp_path: Path) -> None:
     result = _ivr(url, "menu", "publish", str(not_json))
     assert result.exit_code == 2 and f"{not_json}:1:" in result.stderr and "JSON syntax" in result.stderr
     assert _ivr(url, "menu", "publish", str(tmp_path / "missing.json")).exit_code == 2
+    long_note = _ivr(url, "menu", "publish", str(MENU), "--note", "x" * 2001)
+    assert long_note.exit_code == 2 and "a note may have 2000 characters" in long_note.stderr
     assert _versions(url) == []
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ivr.storage.base import Base
 from ivr.storage.db import Database
 
-__all__ = ["MenuPublication", "PublicationRecord", "PublishedMenus", "content_hash"]
+__all__ = ["NOTE_LENGTH", "PUBLISHER_LENGTH", "MenuPublication", "PublicationRecord", "PublishedMenus", "content_hash"]
 
 PUBLISHER_LENGTH = 100
 """The longest publisher name kept (``user@host``)."""

@@ -4,10 +4,12 @@
 # graphviz: the dot command `ivr graph` draws SVG and PNG diagrams with.
 # chromium: the system browser the browser-phone test drives through Playwright (never a downloaded one).
 # fonts-wqy-microhei: a Chinese font, so diagrams and screenshots show 中文 rather than boxes.
+# wrk: the HTTP load generator bench/webhook.py drives gunicorn with.
 set -eu
 missing=""
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
     missing="$missing fonts-wqy-microhei"

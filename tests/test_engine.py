@@ -238,6 +238,23 @@ def test_state_from_another_menu_version_is_stale(small: Engine) -> None:
         CallState.from_json("not json")
 
 
+def test_the_stored_state_holds_every_field_and_reads_back_the_same(small: Engine) -> None:
+    import dataclasses
+    import json
+
+    state = small.start(CallStarted(caller="+8613800000000")).state.evolve(
+        vars={"caller": "+86138", "pw": "123456", "名": "李"},
+        secret=("pw",),
+        heard=("main",),
+        trail=("main",),
+        repeats=2,
+    )
+    text = state.to_json()
+    assert set(json.loads(text)) == {f.name for f in dataclasses.fields(CallState)}
+    assert CallState.from_json(text) == state
+    assert "李" in text  # kept as it is, not escaped
+
+
 def test_service_failure_drops_passwords(small: Engine) -> None:
     state = small.start(CallStarted()).state.evolve(vars={"caller": "", "pw": "1234"}, secret=("pw",))
     state = small.send(state, Digits("3")).state

@@ -26,10 +26,11 @@ from ivr.engine.events import (
     ServiceFailed,
     TransferDone,
 )
-from ivr.engine.speech import fill, render_parts
+from ivr.engine.speech import fill, has_fields, render_parts
 from ivr.engine.state import ACCEPTS, CallState
 from ivr.errors import EngineUsageError, StaleStateError
 from ivr.menu.model import (
+    DialogSettings,
     HangupNode,
     InputNode,
     LanguageNode,
@@ -75,10 +76,19 @@ class _Out(list[Action]):
 
 
 class Engine:
-    """Runs calls through one menu.  Holds no call's state; safe to share."""
+    """Runs calls through one menu.  Holds no call's state; safe to share.
+
+    What it works out from the menu alone (each node's dialog settings, the
+    words of prompts without variables) it keeps, since the menu never
+    changes: every step of every call would otherwise work them out again.
+    """
 
     def __init__(self, menu: Menu) -> None:
         self.menu = menu
+        self._dialogs: dict[int, tuple[MenuNode | LanguageNode | InputNode, DialogSettings]] = {}
+        self._fixed: dict[tuple[int, str], tuple[Prompt, tuple[Prompted, ...]]] = {}
+        """Prompts said alike on every call, by (the prompt's id, language); the prompt is kept with its words,
+        so its id cannot pass to another object."""
 
     # -- public API -----------------------------------------------------
 
@@ -144,7 +154,23 @@ class Engine:
     def _say(self, prompt: Prompt | None, state: CallState) -> list[Prompted]:
         if prompt is None:
             return []
-        return render_parts(self.menu, prompt, state.language, state.vars)
+        key = (id(prompt), state.language)
+        known = self._fixed.get(key)
+        if known is not None and known[0] is prompt:
+            return list(known[1])
+        said = render_parts(self.menu, prompt, state.language, state.vars)
+        if not has_fields(self.menu, prompt, state.language):
+            self._fixed[key] = (prompt, tuple(said))
+        return said
+
+    def _dialog(self, node: MenuNode | LanguageNode | InputNode) -> DialogSettings:
+        """The dialog settings in force at ``node`` (the menu's, worked out once per node)."""
+        known = self._dialogs.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
+        dialog = self.menu.dialog(node)
+        self._dialogs[id(node)] = (node, dialog)
+        return dialog
 
     def _enter(self, state: CallState, node_id: str, out: _Out) -> CallState:
         """Go to ``node_id`` and run it until it waits for something."""
@@ -216,13 +242,13 @@ class Engine:
         if state.awaiting == "confirm" and not first:
             assert isinstance(node, InputNode) and node.confirm is not None
             prompts = self._say(before, state) + self._say(node.confirm, state)
-            out.append(Gather(tuple(prompts), 1, "", self.menu.dialog(node).timeout))
+            out.append(Gather(tuple(prompts), 1, "", self._dialog(node).timeout))
             return state
         long_prompt = full or state.node not in state.heard
         prompt = node.prompt if long_prompt or node.short_prompt is None else node.short_prompt
         prompts = self._say(before, state) + self._say(prompt, state)
         heard = state.heard if state.node in state.heard else (*state.heard, state.node)
-        timeout = self.menu.dialog(node).timeout
+        timeout = self._dialog(node).timeout
         if isinstance(node, InputNode):
             gather = Gather(tuple(prompts), node.max_length, node.finish_key, timeout, node.min_length, node.masked)
         else:
@@ -234,7 +260,7 @@ class Engine:
         """Count a silence or a wrong entry; prompt again, or give up to ``on_exhausted``."""
         node = self.menu.nodes[state.node]
         assert isinstance(node, (MenuNode, LanguageNode, InputNode))
-        dialog = self.menu.dialog(node)
+        dialog = self._dialog(node)
         if why == "no_input" and dialog.on_no_input is not None:
             return self._enter(state, dialog.on_no_input, out)
         if why == "no_input":
@@ -292,7 +318,7 @@ class Engine:
         if value is not None and node.match is not None and state.vars.get(node.match) != value:
             if node.on_mismatch is not None:
                 # The first entry may be the wrong one: start the pair again.
-                out.extend(self._say(self.menu.dialog(node).invalid_prompt, state))
+                out.extend(self._say(self._dialog(node).invalid_prompt, state))
                 return self._enter(state, node.on_mismatch, out)
             value = None
         if value is None:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ivr.engine.actions import Part, Play, Prompted, Say, SayAs, Words
 from ivr.menu.model import TEMPLATE_FIELD, Audio, Menu, Prompt, Speech, Text, part_text, template_pieces
 
-__all__ = ["MONTHS", "fill", "render", "render_parts", "say_value"]
+__all__ = ["MONTHS", "fill", "has_fields", "render", "render_parts", "say_value"]
 
 MONTHS = (
     "January",
@@ -126,6 +126,18 @@ def render_parts(menu: Menu, prompt: Prompt, language: str, variables: Mapping[s
             plain.extend(words)
     flush()
     return out
+
+
+def has_fields(menu: Menu, prompt: Prompt, language: str) -> bool:
+    """Whether ``prompt`` in ``language`` holds a variable (``{name}``): if not, it is said alike on every call."""
+    for part in prompt:
+        text = None if isinstance(part, Audio) else part_text(part, menu.prompts)
+        if text is None:
+            continue
+        words = text.in_language(language) or text.in_language(menu.default_language) or ""
+        if any(m.group(1) is not None for m in TEMPLATE_FIELD.finditer(words)):
+            return True
+    return False
 
 
 def fill(template: str, variables: Mapping[str, str]) -> str:

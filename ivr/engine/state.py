@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -77,8 +77,23 @@ class CallState:
         return out
 
     def to_json(self) -> str:
-        """The state as JSON text, for a store."""
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The state as JSON text, for a store (every step writes one: built field by field, not by ``asdict``)."""
+        return _ENCODER.encode(
+            {
+                "menu_id": self.menu_id,
+                "menu_version": self.menu_version,
+                "node": self.node,
+                "awaiting": self.awaiting,
+                "language": self.language,
+                "vars": self.vars,
+                "secret": self.secret,
+                "no_input": self.no_input,
+                "invalid": self.invalid,
+                "heard": self.heard,
+                "trail": self.trail,
+                "repeats": self.repeats,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CallState:
@@ -90,3 +105,5 @@ class CallState:
 
 
 _ADAPTER = TypeAdapter(CallState)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""Made once: ``json.dumps`` with options makes a new encoder each call."""

@@ -15,12 +15,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from ivr.storage.db import Database, StoreUnavailable
+from ivr.storage.base import UtcDateTime
+from ivr.storage.db import AlreadyStored, Database
 from ivr.storage.menus import LATEST
 from ivr.storage.models import CallEvent, CallRecord
 
@@ -73,8 +74,24 @@ _ADVANCE = (
         live_until=bindparam("live_until"),
     )
 )
-_ADD_EVENTS = insert(_EVENTS)
+_ADD_EVENTS = insert(_EVENTS).values(
+    {name: bindparam(name) for name in ("call_sid", "seq", "at", "kind", "node", "detail")}
+)
+_INSERT_CALL = insert(_CALLS).values({c.name: bindparam(c.name) for c in _CALLS.c})
 Events = Sequence[tuple[str, str, Mapping[str, Any]]]
+
+
+class _HotPath:
+    """What every webhook runs, compiled once for the store's database and run on the driver's cursor."""
+
+    def __init__(self, db: Database) -> None:
+        self.lookup = db.prepare(_LOOKUP)
+        self.advance = db.prepare(_ADVANCE)
+        self.add_events = db.prepare(_ADD_EVENTS)
+        self.insert_call = db.prepare(_INSERT_CALL)
+        # How the store keeps a moment (in UTC; as text on SQLite), done here since no SQLAlchemy runs these.
+        process = UtcDateTime().bind_processor(db.engine.dialect)
+        self.moment: Callable[[dt.datetime | None], Any] = process or (lambda value: value)
 
 
 @dataclass(frozen=True)
@@ -120,10 +137,16 @@ class CallStore:
             row = conn.execute(_LOAD, {"sid": call_sid}).first()
         return None if row is None else StoredCall(*row)
 
+    @cached_property
+    def _hot(self) -> _HotPath:
+        return _HotPath(self.db)
+
     def lookup(self, call_sid: str) -> Lookup:
-        """The stored call and the current publication's number, in the one statement :meth:`load` runs."""
-        with self.db.connection() as conn:
-            row = conn.execute(_LOOKUP, {"sid": call_sid}).one()
+        """The stored call and the current publication's number, in one statement (a step's only read)."""
+        hot = self._hot
+        with self.db.cursor() as cur:
+            cur.execute(hot.lookup.sql, hot.lookup.args({"sid": call_sid}))
+            row = cur.fetchone()
         current = None if row[0] is None else int(row[0])
         return Lookup(None if row[1] is None else StoredCall(*row[1:]), current)
 
@@ -142,8 +165,8 @@ class CallStore:
         twiml_for: Callable[[int], str],
         events: Events = (),
         again: bool = False,
-    ) -> StoredCall:
-        """Store a call at its first step, and return it as stored.
+    ) -> tuple[StoredCall, bool]:
+        """Store a call at its first step; the call as stored, and whether this request stored it.
 
         ``twiml_for(step)`` writes the answer once the step number is known.  If
         the store has the call already, a retried incoming webhook gets the call
@@ -152,30 +175,73 @@ class CallStore:
         ``publication`` is the published menu the call starts on and keeps;
         ``live_until`` when what it waits for is over (None: ``now``).
         """
+        if not again:
+            return self._insert(
+                StoredCall(call_sid, state, 1, twiml_for(1), IN_PROGRESS, caller[:40], publication),
+                menu_id=menu_id,
+                menu_version=menu_version,
+                node=node,
+                now=now,
+                live_until=live_until or now,
+                events=events,
+            )
+        with self.db.session() as s:
+            row = s.get(CallRecord, call_sid, with_for_update=True)
+            if row is None:
+                row = CallRecord(call_sid=call_sid, caller=caller[:40], step=1, started_at=now)
+                s.add(row)
+            else:
+                row.step += 1
+            row.menu_id, row.menu_version, row.publication = menu_id, menu_version, publication
+            row.node, row.state = node, state
+            row.last_twiml, row.status, row.updated_at = twiml_for(row.step), IN_PROGRESS, now
+            row.live_until = live_until or now
+            s.flush()
+            self._events(s, call_sid, row.step, now, events)
+            return _stored(row), True
+
+    def _insert(
+        self,
+        call: StoredCall,
+        *,
+        menu_id: str,
+        menu_version: str,
+        node: str,
+        now: dt.datetime,
+        live_until: dt.datetime,
+        events: Events,
+    ) -> tuple[StoredCall, bool]:
+        """A new call's row and its events, in one write; a call stored meanwhile by another worker wins."""
+        hot = self._hot
+        moment = hot.moment
+        row = {
+            "call_sid": call.call_sid,
+            "caller": call.caller,
+            "menu_id": menu_id,
+            "menu_version": menu_version,
+            "publication": call.publication,
+            "node": node,
+            "state": call.state,
+            "step": call.step,
+            "last_twiml": call.last_twiml,
+            "status": call.status,
+            "started_at": moment(now),
+            "updated_at": moment(now),
+            "live_until": moment(live_until),
+            "ended_at": None,
+            "duration": None,
+        }
         try:
-            with self.db.session() as s:
-                row = s.get(CallRecord, call_sid, with_for_update=True)
-                if row is not None and not again:
-                    return _stored(row)
-                if row is None:
-                    row = CallRecord(call_sid=call_sid, caller=caller[:40], step=1, started_at=now)
-                    s.add(row)
-                else:
-                    row.step += 1
-                row.menu_id, row.menu_version, row.publication = menu_id, menu_version, publication
-                row.node, row.state = node, state
-                row.last_twiml, row.status, row.updated_at = twiml_for(row.step), "in-progress", now
-                row.live_until = live_until or now
-                s.flush()
-                self._events(s, call_sid, row.step, now, events)
-                return _stored(row)
-        except StoreUnavailable as exc:
+            with self.db.cursor(write=True) as cur:
+                cur.execute(hot.insert_call.sql, hot.insert_call.args(row))
+                self._write_events(cur, call.call_sid, call.step, now, events)
+        except AlreadyStored:
             # Two workers took the same first webhook at once: the other one stored it.
-            if not again and isinstance(exc.__cause__, IntegrityError):
-                existing = self.load(call_sid)
-                if existing is not None:
-                    return existing
-            raise
+            existing = self.load(call.call_sid)
+            if existing is None:
+                raise
+            return existing, False
+        return call, True
 
     def advance(
         self,
@@ -193,6 +259,7 @@ class CallStore:
 
         ``live_until``: when what the call now waits for is over (None: ``now``).
         """
+        hot = self._hot
         params = {
             "sid": call_sid,
             "expected": expected_step,
@@ -200,13 +267,14 @@ class CallStore:
             "new_state": state,
             "new_twiml": twiml,
             "new_step": expected_step + 1,
-            "now": now,
-            "live_until": live_until or now,
+            "now": hot.moment(now),
+            "live_until": hot.moment(live_until or now),
         }
-        with self.db.connection() as conn:
-            if conn.execute(_ADVANCE, params).rowcount != 1:
+        with self.db.cursor(write=True) as cur:
+            cur.execute(hot.advance.sql, hot.advance.args(params))
+            if cur.rowcount != 1:
                 return False
-            self._add_events(conn, call_sid, expected_step, now, events)
+            self._write_events(cur, call_sid, expected_step, now, events)
             return True
 
     def settle(
@@ -349,6 +417,28 @@ class CallStore:
         """How many calls the store holds."""
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(CallRecord)) or 0)
+
+    def _write_events(self, cur: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
+        """A step's events, in one statement on the driver's cursor."""
+        if events:
+            hot = self._hot
+            at = hot.moment(now)
+            cur.executemany(
+                hot.add_events.sql,
+                [
+                    hot.add_events.args(
+                        {
+                            "call_sid": call_sid,
+                            "seq": seq,
+                            "at": at,
+                            "kind": kind,
+                            "node": node,
+                            "detail": json.dumps(dict(detail), ensure_ascii=False, default=str),
+                        }
+                    )
+                    for kind, node, detail in events
+                ],
+            )
 
     @staticmethod
     def _add_events(conn: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:

@@ -13,18 +13,20 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, make_url, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from ivr.config import ConfigError
 
-__all__ = ["MIGRATIONS", "Database", "StoreUnavailable"]
+__all__ = ["MIGRATIONS", "AlreadyStored", "Database", "Prepared", "StoreUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,68 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or refused the work; the back end's fault."""
+
+
+class WriterQueue:
+    """Writers to one SQLite file take turns here, so a waiting one wakes the moment the lock is free.
+
+    SQLite lets one writer in at a time; the others, told the file is busy,
+    sleep and try again (a millisecond, then longer), which under load costs
+    far more than the write itself.  Queued on a lock file (every process on
+    the host) and a thread lock (every thread of one process, which share the
+    file's lock), they wait in the kernel instead and go in one after another.
+    Anything that writes without queueing still meets SQLite's busy timeout.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._file = None
+        if path is not None:
+            with contextlib.suppress(OSError):  # no lock file: SQLite's busy timeout still orders the writers
+                self._file = open(path, "a+")  # noqa: SIM115 - held for the life of the process
+
+    def acquire(self) -> None:
+        """Wait for this writer's turn."""
+        self._threads.acquire()
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # the lock file went bad: the busy timeout still applies
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        """Close the lock file (a process that forked closes its parent's copy: its own queues anew)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class AlreadyStored(StoreUnavailable):
+    """The row a write would add is there already (another worker wrote it first)."""
+
+
+class Prepared:
+    """A Core statement compiled once for a dialect, to run on a driver cursor with :meth:`args`."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        self._names = compiled.positiontup  # None for a named paramstyle (psycopg's pyformat)
+        # Values the statement holds itself (a literal compared against), merged under each call's.
+        self._fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+
+    def args(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        """The driver's parameters for ``values`` (by bind name)."""
+        merged = {**self._fixed, **values} if self._fixed else values
+        if self._names is None:
+            return merged
+        return tuple(merged[name] for name in self._names)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -66,6 +130,8 @@ class Database:
         self._engine: Engine | None = None
         self._pid = 0
         self._sessions: sessionmaker[Session] | None = None
+        self._queue: WriterQueue | None = None
+        self._queue_pid = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,6 +162,25 @@ class Database:
             return engine
         return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5)
 
+    @property
+    def _writers(self) -> WriterQueue:
+        """This process's place in the queue of SQLite writers (see :class:`WriterQueue`)."""
+        pid = os.getpid()
+        if self._queue is None or self._queue_pid != pid:
+            with self._lock:
+                if self._queue is None or self._queue_pid != pid:
+                    if self._queue is not None:
+                        self._queue.close()
+                    self._queue = WriterQueue(self._queue_path())
+                    self._queue_pid = pid
+        return self._queue
+
+    def _queue_path(self) -> Path | None:
+        database = self.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database + ".writers.lock")
+
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error.
@@ -121,6 +206,54 @@ class Database:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+
+    @contextlib.contextmanager
+    def cursor(self, *, write: bool = False) -> Iterator[Any]:
+        """A driver cursor on a pooled connection, for the webhook's few statements on every step.
+
+        The statements are compiled once (:class:`Prepared`); SQLAlchemy's
+        per-statement work is most of what a step would otherwise cost.  The
+        block is one transaction, committed at its end; ``write`` takes
+        SQLite's write lock at its start (``BEGIN IMMEDIATE``), so a writer
+        waits its turn (the busy timeout) instead of failing on an upgrade.
+        Database failures come out as :class:`StoreUnavailable`; the
+        connection is then dropped from the pool unless only the statement
+        was refused (a duplicate key).
+        """
+        try:
+            conn = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+        dbapi = self.engine.dialect.loaded_dbapi
+        queued = write and self.is_sqlite
+        try:
+            if queued:
+                self._writers.acquire()
+            cur = conn.cursor()
+            if queued:
+                cur.execute("BEGIN IMMEDIATE")
+            yield cur
+            conn.commit()
+        except dbapi.Error as exc:
+            with contextlib.suppress(dbapi.Error):
+                conn.rollback()
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            if isinstance(exc, dbapi.IntegrityError):
+                raise AlreadyStored(message) from exc
+            conn.invalidate()  # a broken or read-only connection is replaced on the next checkout
+            raise StoreUnavailable(message) from exc
+        except BaseException:
+            with contextlib.suppress(dbapi.Error):
+                conn.rollback()
+            raise
+        finally:
+            if queued:
+                self._writers.release()
+            conn.close()
+
+    def prepare(self, statement: ClauseElement) -> Prepared:
+        """``statement`` compiled once for this database, for :meth:`cursor`."""
+        return Prepared(statement, self.engine.dialect)
 
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the database answers."""
@@ -182,3 +315,6 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.audio import AudioLibrary
@@ -26,9 +26,9 @@ from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.menus import PublishedMenus
 from ivr.web.audio import make_blueprint as audio_blueprint
 from ivr.web.calls import CallRunner
-from ivr.web.logs import JsonFormatter, install_request_logging
+from ivr.web.logs import JsonFormatter, log_request
 from ivr.web.menus import MenuCatalog, ServedMenu
-from ivr.web.metrics import install_metrics
+from ivr.web.metrics import install_metrics, observe_request
 from ivr.web.twiml import TwimlWriter
 
 __all__ = ["IvrState", "app_state", "create_app"]
@@ -192,25 +192,30 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ivr"] = state
     state.ensure_schema()
 
-    @app.before_request
-    def _schema() -> None:
-        state.ensure_schema()
-
-    # Every worker sweeps abandoned calls now and then, once some request's answer is sent; the
-    # store's guarded update makes sweeps on every worker and host at once harmless.
-    @app.after_request
-    def _sweep_after(response: Response) -> Response:
-        if state.sweep_due():
-            response.call_on_close(state.sweep_calls)
-        return response
-
     from ivr.web import admin, ops, voice
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
     admin.init_app(app)  # /admin: only when IVR_ADMIN_PASSWORD is set
-    install_request_logging(app)
     metrics = install_metrics(app)
+
+    # One hook before and one after each request: every hook costs every webhook a little.
+    @app.before_request
+    def _before() -> None:
+        state.ensure_schema()
+        g.ivr_started = time.perf_counter()
+
+    @app.after_request
+    def _after(response: Response) -> Response:
+        started = g.get("ivr_started")
+        observe_request(metrics, started)
+        log_request(response, started)
+        # Every worker sweeps abandoned calls now and then, once some request's answer is sent; the
+        # store's guarded update makes sweeps on every worker and host at once harmless.
+        if state.sweep_due():
+            response.call_on_close(state.sweep_calls)
+        return response
+
     if len(library) and settings.audio_url.startswith("/"):
         # An absolute IVR_AUDIO_URL means the files are served elsewhere (a CDN).
         app.register_blueprint(audio_blueprint(library, settings.audio_url.rstrip("/")))

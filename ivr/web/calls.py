@@ -243,15 +243,12 @@ class CallRunner:
         """Start the call on ``served`` (``again``: over, at the next step number: its stored state is unusable)."""
         now = self.clock()
         turn = served.session.start(self._context(sid, caller, now), again=again)
-        written: list[int] = []
         played: list[tuple[str, str]] = []
 
         def twiml_for(at: int) -> str:
-            # Called only if this request stores the call (not when another worker already did).
-            written.append(at)
             return self._write(turn, at, played)
 
-        stored = self.store.begin(
+        stored, created = self.store.begin(
             sid,
             caller=caller,
             menu_id=served.menu.id,
@@ -265,8 +262,8 @@ class CallRunner:
             events=turn.events,
             again=again,
         )
-        if not written:
-            return Reply(stored.last_twiml, self._node_of(stored))  # a retried first webhook: as stored
+        if not created:
+            return Reply(stored.last_twiml, self._node_of(stored))  # another worker stored it first: as stored
         self._observe(turn.events)
         return Reply(stored.last_twiml, turn.state.node, turn.path, tuple(played), served.menu.id)
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 
-__all__ = ["MAX_LINE_BYTES", "JsonFormatter", "clip", "install_request_logging"]
+__all__ = ["MAX_LINE_BYTES", "JsonFormatter", "clip", "log_request"]
 
 access = logging.getLogger("ivr.access")
 
@@ -98,30 +98,23 @@ def _dumps(out: Mapping[str, Any]) -> str:
     return line
 
 
-def install_request_logging(app: Flask) -> None:
-    """Time every request and log it with its CallSid and node once it is answered."""
-
-    @app.before_request
-    def _start() -> None:
-        g.ivr_started = time.perf_counter()
-
-    @app.after_request
-    def _log(resp: Response) -> Response:
-        started = g.get("ivr_started")
-        ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        rule = request.url_rule
-        path = rule.rule if rule is not None and request.endpoint in _LOGGED_BY_RULE else request.path
-        access.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": request.method,
-                    "path": path,
-                    "status": resp.status_code,
-                    "ms": ms,
-                    "call_sid": g.get("call_sid", ""),
-                    "node": g.get("ivr_node", ""),
-                }
-            },
-        )
-        return resp
+def log_request(resp: Response, started: float | None) -> None:
+    """Log the request being answered with ``resp``, with its CallSid and node (``started``: its perf_counter)."""
+    if not access.isEnabledFor(logging.INFO):
+        return  # every request comes here: nothing is put together for a line nobody keeps
+    ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    rule = request.url_rule
+    path = rule.rule if rule is not None and request.endpoint in _LOGGED_BY_RULE else request.path
+    access.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "path": path,
+                "status": resp.status_code,
+                "ms": ms,
+                "call_sid": g.get("call_sid", ""),
+                "node": g.get("ivr_node", ""),
+            }
+        },
+    )

@@ -19,7 +19,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from ivr.web.calls import FINAL_STATUSES, ONGOING_STATUSES
 
-__all__ = ["OTHER", "TWILIO_CALL_STATUSES", "BoundedLabels", "Metrics", "bp", "install_metrics"]
+__all__ = ["OTHER", "TWILIO_CALL_STATUSES", "BoundedLabels", "Metrics", "bp", "install_metrics", "observe_request"]
 
 bp = Blueprint("metrics", __name__)
 
@@ -38,6 +38,8 @@ VOICE_ENDPOINTS = frozenset({"incoming", "step", "status"})
 """The voice blueprint's views, timed by ``ivr_webhook_seconds``."""
 
 M = TypeVar("M", bound=MetricWrapperBase)
+_KEPT_CHILDREN = 1024
+"""Label children kept ready per metric, a few times over (the first values asked for)."""
 
 
 class BoundedLabels(Generic[M]):
@@ -56,19 +58,28 @@ class BoundedLabels(Generic[M]):
             raise ValueError(f"{metric._name}: give the allowed values of exactly its labels {names}")
         self.metric = metric
         self._allowed = tuple(frozenset(allowed[name]) for name in names)
+        self._children: dict[tuple[object, ...], M] = {}
+        """The children already asked for, by the values given: every step asks again."""
 
     def labels(self, *values: object) -> M:
         """The child for ``values``, each one replaced by :data:`OTHER` when its label does not allow it."""
+        child = self._children.get(values)
+        if child is not None:
+            return child
         if len(values) != len(self._allowed):
             raise ValueError(f"{self.metric._name}: {len(self._allowed)} label values expected, got {len(values)}")
         bounded = [str(v) if str(v) in ok else OTHER for v, ok in zip(values, self._allowed, strict=True)]
-        return self.metric.labels(*bounded)
+        child = self.metric.labels(*bounded)
+        if len(self._children) < 4 * _KEPT_CHILDREN:  # a junk value is mapped each time, not kept for ever
+            self._children[values] = child
+        return child
 
     def allow(self, label: str, values: Iterable[str]) -> None:
         """Let ``label`` take ``values`` too (the nodes of a new publication: its author's, never a caller's)."""
         names = tuple(self.metric._labelnames)
         i = names.index(label)
         self._allowed = (*self._allowed[:i], self._allowed[i] | frozenset(values), *self._allowed[i + 1 :])
+        self._children.clear()  # a value that counted as "other" may now be allowed
 
 
 class Metrics:
@@ -155,24 +166,19 @@ def install_metrics(app: Flask) -> Metrics:
     m = Metrics(menu.id, menu.nodes, {name: spec.outcomes for name, spec in state.registry.items()})
     state.menus.on_load = lambda served: m.learn_menu(served.menu.id, served.menu.nodes)
     app.extensions["ivr_metrics"] = m
-
-    @app.before_request
-    def _start_timer() -> None:
-        g.ivr_metrics_t0 = time.perf_counter()
-
-    @app.after_request
-    def _observe(resp: Response) -> Response:
-        endpoint = request.endpoint or ""
-        if endpoint.startswith("voice."):
-            t0 = g.get("ivr_metrics_t0")
-            if t0 is not None:
-                m.latency.labels(endpoint.removeprefix("voice.")).observe(time.perf_counter() - t0)
-            node = g.get("ivr_node")
-            if node:
-                m.steps.labels(node).inc()
-            if endpoint == "voice.incoming" and node:
-                m.calls.labels(g.get("ivr_menu", "")).inc()
-        return resp
-
     app.register_blueprint(bp)
     return m
+
+
+def observe_request(m: Metrics, started: float | None) -> None:
+    """Count the voice webhook being answered: its latency, its step, a new call (``started``: its perf_counter)."""
+    endpoint = request.endpoint or ""
+    if not endpoint.startswith("voice."):
+        return
+    if started is not None:
+        m.latency.labels(endpoint[6:]).observe(time.perf_counter() - started)
+    node = g.get("ivr_node")
+    if node:
+        m.steps.labels(node).inc()
+        if endpoint == "voice.incoming":
+            m.calls.labels(g.get("ivr_menu", "")).inc()

@@ -24,6 +24,7 @@ from flask import Flask, Request, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 from ivr.config import Settings
+from ivr.web.forms import webhook_form
 
 __all__ = ["require_twilio_signature", "signed_url"]
 
@@ -70,7 +71,7 @@ def require_twilio_signature(view: F) -> F:
             _warn_of_host_header(current_app, settings)
             signature = request.headers.get("X-Twilio-Signature", "")
             url = signed_url(request, settings)
-            params = request.form.to_dict() if request.method == "POST" else {}
+            params = webhook_form() if request.method == "POST" else {}
             validator = RequestValidator(token)
             valid = bool(signature) and validator.validate(url, params, signature)
             if not valid and signature and settings.connection_override:

@@ -16,6 +16,7 @@ would make the whole answer not XML, so Twilio would fail the call.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlencode
@@ -25,7 +26,7 @@ from twilio.twiml.voice_response import Gather as TwimlGather
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.config import DEFAULT_VOICES, VoiceSetting
-from ivr.engine import Action, Gather, Hangup, Play, Prompted, Record, Say, Transfer
+from ivr.engine import Action, Gather, Hangup, Play, Prompted, Record, Say, SayAs, Transfer
 from ivr.menu.model import NOT_XML
 
 __all__ = ["TwimlWriter", "apology", "step_url"]
@@ -34,6 +35,11 @@ FilesFor = Callable[[Say], list[str] | None]
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 """What the twilio library starts each document with."""
+
+STEP_MARK = 9_007_199_254_740_993
+"""The step number a cached answer is written with, then replaced by the real one (no prompt holds it)."""
+CACHED_ANSWERS = 4096
+"""Answers kept ready, by their actions: a menu's every node in every language, many times over."""
 
 
 def _document(resp: VoiceResponse) -> str:
@@ -74,6 +80,7 @@ class TwimlWriter:
         self.fragment = f"#{connection_override}" if connection_override else ""
         self.files_for = files_for
         self.audio_url = audio_url.rstrip("/")
+        self._cached = functools.lru_cache(maxsize=CACHED_ANSWERS)(self._template)
 
     def _speak(self, target: VoiceResponse | TwimlGather, say: Prompted, played: list[tuple[str, str]] | None) -> None:
         if isinstance(say, Play):
@@ -120,7 +127,32 @@ class TwimlWriter:
         (the call session resolves them; a destination without one never gets here).
         ``played``, when given, gets (``<Play>`` URL, the prompt's words) for each
         prompt played from files: what the optional ``X-IVR-Prompts`` hint carries.
+
+        An answer whose prompts hold no caller's values (no read-back) is the
+        same on every call but for its step number: it is written once and kept
+        (by its actions, so by node, language and menu version alike).
         """
+        if _cacheable(actions):
+            template, files = self._cached(tuple(actions), step_base, tuple(sorted(numbers.items())))
+            if played is not None:
+                played.extend(files)
+            return template.replace(_MARK_TEXT, str(step))
+        return self._render(actions, step_base, step, numbers, played)
+
+    def _template(
+        self, actions: tuple[Action, ...], step_base: str, numbers: tuple[tuple[str, str], ...]
+    ) -> tuple[str, tuple[tuple[str, str], ...]]:
+        played: list[tuple[str, str]] = []
+        return self._render(actions, step_base, STEP_MARK, dict(numbers), played), tuple(played)
+
+    def _render(
+        self,
+        actions: Sequence[Action],
+        step_base: str,
+        step: int,
+        numbers: Mapping[str, str],
+        played: list[tuple[str, str]] | None,
+    ) -> str:
         resp = VoiceResponse()
         for action in actions:
             if isinstance(action, (Say, Play)):
@@ -157,6 +189,21 @@ class TwimlWriter:
             elif isinstance(action, Hangup):
                 resp.hangup()
         return _document(resp)
+
+
+_MARK_TEXT = str(STEP_MARK)
+
+
+def _cacheable(actions: Sequence[Action]) -> bool:
+    """Whether the answer to ``actions`` is the same on every call: no value of the caller's is spoken."""
+    for action in actions:
+        prompts = action.prompts if isinstance(action, Gather) else (action,)
+        for prompt in prompts:
+            if isinstance(prompt, Say) and (
+                _MARK_TEXT in prompt.text or any(isinstance(part, SayAs) for part in prompt.parts)
+            ):
+                return False
+    return True
 
 
 APOLOGIES = {

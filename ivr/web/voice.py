@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 
 from ivr.storage.db import StoreUnavailable
 from ivr.web.calls import ONGOING_STATUSES, CallRunner, Reply
+from ivr.web.forms import webhook_form
 from ivr.web.security import require_twilio_signature
 from ivr.web.twiml import apology
 
@@ -42,9 +43,14 @@ def _twiml(
 
 def _status_callback_url() -> str:
     """This app's status callback: ``IVR_PUBLIC_URL`` + ``/status`` when that is set, else relative."""
-    public_url: str | None = current_app.extensions["ivr"].settings.public_url
-    path = url_for("voice.status")
-    return f"{public_url}{path}" if public_url else path
+    # The same for every request under one mount point: worked out once for each.
+    known: dict[str, str] = current_app.extensions.setdefault("ivr_status_urls", {})
+    url = known.get(request.script_root)
+    if url is None:
+        public_url: str | None = current_app.extensions["ivr"].settings.public_url
+        path = url_for("voice.status")
+        url = known[request.script_root] = f"{public_url}{path}" if public_url else path
+    return url
 
 
 def _runner() -> CallRunner:
@@ -54,7 +60,7 @@ def _runner() -> CallRunner:
 
 def _params() -> dict[str, str]:
     """The form's parameters; NUL is never part of a real one, and PostgreSQL's text cannot hold it."""
-    return {k: v.replace("\x00", "") for k, v in request.form.items()}
+    return {k: v.replace("\x00", "") for k, v in webhook_form().items()}
 
 
 def _usable_sid(params: dict[str, str]) -> str | None:

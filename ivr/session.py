@@ -35,6 +35,7 @@ from ivr.engine import (
     TransferDone,
 )
 from ivr.errors import ServiceUnavailable, StaleStateError
+from ivr.menu.model import InputNode
 from ivr.rules import mask_keys, mask_phone
 from ivr.services.registry import Handler, ServiceContext
 
@@ -204,7 +205,7 @@ class CallSession:
     def _describe(self, state: CallState, event: Event) -> dict[str, Any]:
         if isinstance(event, Digits):
             node = self.engine.menu.nodes.get(state.node)
-            masked = bool(getattr(node, "masked", False)) and state.awaiting == "digits"
+            masked = isinstance(node, InputNode) and node.masked and state.awaiting == "digits"
             return {"digits": mask_keys(event.digits, masked)}
         if isinstance(event, TransferDone):
             return {"status": event.status}

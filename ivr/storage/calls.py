@@ -79,6 +79,8 @@ _ADD_EVENTS = insert(_EVENTS).values(
 )
 _INSERT_CALL = insert(_CALLS).values({c.name: bindparam(c.name) for c in _CALLS.c})
 Events = Sequence[tuple[str, str, Mapping[str, Any]]]
+_DETAIL = json.JSONEncoder(ensure_ascii=False, default=str)
+"""How an event's detail is written (made once: ``json.dumps`` with options makes an encoder each call)."""
 
 
 class _HotPath:
@@ -433,7 +435,7 @@ class CallStore:
                             "at": at,
                             "kind": kind,
                             "node": node,
-                            "detail": json.dumps(dict(detail), ensure_ascii=False, default=str),
+                            "detail": _DETAIL.encode(dict(detail)),
                         }
                     )
                     for kind, node, detail in events

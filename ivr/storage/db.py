@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import operator
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -87,16 +88,18 @@ class Prepared:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
-        self._names = compiled.positiontup  # None for a named paramstyle (psycopg's pyformat)
+        names = compiled.positiontup  # None for a named paramstyle (psycopg's pyformat)
+        self._pick = None if names is None else operator.itemgetter(*names)
         # Values the statement holds itself (a literal compared against), merged under each call's.
         self._fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
 
     def args(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         """The driver's parameters for ``values`` (by bind name)."""
         merged = {**self._fixed, **values} if self._fixed else values
-        if self._names is None:
+        if self._pick is None:
             return merged
-        return tuple(merged[name] for name in self._names)
+        picked = self._pick(merged)
+        return picked if isinstance(picked, tuple) else (picked,)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -132,6 +135,8 @@ class Database:
         self._sessions: sessionmaker[Session] | None = None
         self._queue: WriterQueue | None = None
         self._queue_pid = 0
+        self._held = threading.local()
+        """The connection :meth:`held` checked out for this thread, which :meth:`cursor` then uses."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -220,10 +225,8 @@ class Database:
         connection is then dropped from the pool unless only the statement
         was refused (a duplicate key).
         """
-        try:
-            conn = self.engine.raw_connection()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+        held = getattr(self._held, "conn", None)
+        conn = held if held is not None else self._checkout()
         dbapi = self.engine.dialect.loaded_dbapi
         queued = write and self.is_sqlite
         try:
@@ -241,6 +244,7 @@ class Database:
             if isinstance(exc, dbapi.IntegrityError):
                 raise AlreadyStored(message) from exc
             conn.invalidate()  # a broken or read-only connection is replaced on the next checkout
+            self._held.conn = None
             raise StoreUnavailable(message) from exc
         except BaseException:
             with contextlib.suppress(dbapi.Error):
@@ -249,7 +253,32 @@ class Database:
         finally:
             if queued:
                 self._writers.release()
-            conn.close()
+            if held is None:
+                conn.close()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Within the block, this thread's :meth:`cursor` blocks share one pooled connection.
+
+        A webhook reads its call and writes the step back: one checkout for
+        both instead of two.  Each cursor block is still its own transaction.
+        """
+        if getattr(self._held, "conn", None) is not None:
+            yield  # already held further up
+            return
+        self._held.conn = self._checkout()
+        try:
+            yield
+        finally:
+            conn, self._held.conn = self._held.conn, None
+            if conn is not None:
+                conn.close()
+
+    def _checkout(self) -> Any:
+        try:
+            return self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
     def prepare(self, statement: ClauseElement) -> Prepared:
         """``statement`` compiled once for this database, for :meth:`cursor`."""

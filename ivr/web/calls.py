@@ -111,6 +111,15 @@ class CallRunner:
 
     def incoming(self, params: Mapping[str, str]) -> Reply:
         """A new call: answer with the welcome, and store the call at step 1."""
+        with self.store.db.held():
+            return self._incoming(params)
+
+    def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
+        """A later step of a call, reached through an action or Redirect URL we wrote."""
+        with self.store.db.held():
+            return self._step(params, query)
+
+    def _incoming(self, params: Mapping[str, str]) -> Reply:
         sid = params["CallSid"]
         found = self.store.lookup(sid)
         if found.call is not None:
@@ -118,8 +127,7 @@ class CallRunner:
             return self._repeat(found.call)
         return self._begin(self.menus.serve(found.current), sid, params.get("From", ""))
 
-    def step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
-        """A later step of a call, reached through an action or Redirect URL we wrote."""
+    def _step(self, params: Mapping[str, str], query: Mapping[str, str]) -> Reply:
         sid = params["CallSid"]
         found = self.store.lookup(sid)
         stored = found.call

@@ -20,7 +20,8 @@ def webhook_form() -> dict[str, str]:
     """The request's form fields, the first value of each; parsed once and kept for the request."""
     form: dict[str, str] | None = g.get("ivr_form")
     if form is None:
-        if request.mimetype == "application/x-www-form-urlencoded":
+        content_type = request.environ.get("CONTENT_TYPE", "")
+        if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
             form = {}
             for key, value in parse_qsl(request.get_data(cache=True, as_text=True), keep_blank_values=True):
                 form.setdefault(key, value)

@@ -358,3 +358,22 @@ def test_a_retried_step_after_a_lost_answer_is_answered_again_not_redone(app: Fl
 def test_bad_connection_override_is_refused(make_app: AppFactory) -> None:
     with pytest.raises(ConfigError, match="IVR_CONNECTION_OVERRIDE"):
         make_app(CONNECTION_OVERRIDE="rc=2#evil")
+
+
+def test_a_cached_answer_is_the_one_written_afresh_but_a_read_back_is_never_cached() -> None:
+    from ivr.engine import Gather, Say, SayAs, Words
+    from ivr.web.twiml import TwimlWriter, _cacheable
+
+    menu = (Gather((Say("zh-CN", (Words("激活社保卡，请按1。"),)),), 1, "", 5.0),)
+    writer = TwimlWriter()
+    for step in (2, 7, 2):
+        cached = writer.write(menu, "/voice/step", step, {})
+        fresh = writer._render(menu, "/voice/step", step, {}, [])
+        assert cached == fresh and f"s={step}" in cached
+    assert writer._cached.cache_info().misses == 1 and writer._cached.cache_info().hits == 2
+    readback = (
+        Gather((Say("zh-CN", (Words("您输入的是"), SayAs("110101199003074258", "digits", "1 1 0"))),), 1, "", 5.0),
+    )
+    assert not _cacheable(readback)
+    assert "1 1 0" in writer.write(readback, "/voice/step", 3, {})
+    assert writer._cached.cache_info().currsize == 1

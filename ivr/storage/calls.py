@@ -215,7 +215,7 @@ class CallStore:
     ) -> tuple[StoredCall, bool]:
         """A new call's row and its events, in one write; a call stored meanwhile by another worker wins."""
         hot = self._hot
-        moment = hot.moment
+        at = hot.moment(now)
         row = {
             "call_sid": call.call_sid,
             "caller": call.caller,
@@ -227,16 +227,16 @@ class CallStore:
             "step": call.step,
             "last_twiml": call.last_twiml,
             "status": call.status,
-            "started_at": moment(now),
-            "updated_at": moment(now),
-            "live_until": moment(live_until),
+            "started_at": at,
+            "updated_at": at,
+            "live_until": hot.moment(live_until),
             "ended_at": None,
             "duration": None,
         }
         try:
             with self.db.cursor(write=True) as cur:
                 cur.execute(hot.insert_call.sql, hot.insert_call.args(row))
-                self._write_events(cur, call.call_sid, call.step, now, events)
+                self._write_events(cur, call.call_sid, call.step, at, events)
         except AlreadyStored:
             # Two workers took the same first webhook at once: the other one stored it.
             existing = self.load(call.call_sid)
@@ -262,6 +262,7 @@ class CallStore:
         ``live_until``: when what the call now waits for is over (None: ``now``).
         """
         hot = self._hot
+        at = hot.moment(now)
         params = {
             "sid": call_sid,
             "expected": expected_step,
@@ -269,14 +270,14 @@ class CallStore:
             "new_state": state,
             "new_twiml": twiml,
             "new_step": expected_step + 1,
-            "now": hot.moment(now),
-            "live_until": hot.moment(live_until or now),
+            "now": at,
+            "live_until": at if live_until is None else hot.moment(live_until),
         }
         with self.db.cursor(write=True) as cur:
             cur.execute(hot.advance.sql, hot.advance.args(params))
             if cur.rowcount != 1:
                 return False
-            self._write_events(cur, call_sid, expected_step, now, events)
+            self._write_events(cur, call_sid, expected_step, at, events)
             return True
 
     def settle(
@@ -420,11 +421,10 @@ class CallStore:
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(CallRecord)) or 0)
 
-    def _write_events(self, cur: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
-        """A step's events, in one statement on the driver's cursor."""
+    def _write_events(self, cur: Any, call_sid: str, seq: int, at: Any, events: Events) -> None:
+        """A step's events, in one statement on the driver's cursor (``at``: the moment as the store keeps it)."""
         if events:
             hot = self._hot
-            at = hot.moment(now)
             cur.executemany(
                 hot.add_events.sql,
                 [

@@ -43,9 +43,8 @@ from ivr.errors import StaleStateError
 from ivr.services.registry import ServiceContext
 from ivr.session import StepEvent, Turn, forget_secrets, forget_stored_secrets
 from ivr.storage.calls import IN_PROGRESS, SWEEP_LIMIT, CallStore, StoredCall
-from ivr.web.liveness import expected_wait
 from ivr.web.menus import MenuCatalog, ServedMenu
-from ivr.web.twiml import TwimlWriter
+from ivr.web.twiml import Answer, TwimlWriter
 
 __all__ = ["FINAL_STATUSES", "ONGOING_STATUSES", "CallRunner", "Reply", "sweep_idle_calls"]
 
@@ -161,7 +160,7 @@ class CallRunner:
         except StaleStateError:
             return self._begin(self.menus.serve(found.current), sid, stored.caller, again=True)
         played: list[tuple[str, str]] = []
-        twiml = self._write(turn, stored.step + 1, played)
+        twiml, wait = self._write(turn, stored.step + 1, played)
         saved = self.store.advance(
             sid,
             stored.step,
@@ -169,7 +168,7 @@ class CallRunner:
             state=turn.state.to_json(),
             twiml=twiml,
             now=now,
-            live_until=_live_until(now, turn),
+            live_until=now + dt.timedelta(seconds=wait),
             events=turn.events,
         )
         if not saved:
@@ -252,9 +251,10 @@ class CallRunner:
         now = self.clock()
         turn = served.session.start(self._context(sid, caller, now), again=again)
         played: list[tuple[str, str]] = []
+        first = self._write(turn, 1, played)  # a new call's step is 1; a call begun again has its own
 
         def twiml_for(at: int) -> str:
-            return self._write(turn, at, played)
+            return first.twiml if at == 1 else self._write(turn, at, []).twiml
 
         stored, created = self.store.begin(
             sid,
@@ -265,7 +265,7 @@ class CallRunner:
             node=turn.state.node,
             state=turn.state.to_json(),
             now=now,
-            live_until=_live_until(now, turn),
+            live_until=now + dt.timedelta(seconds=first.wait),
             twiml_for=twiml_for,
             events=turn.events,
             again=again,
@@ -293,19 +293,14 @@ class CallRunner:
             return RecordingDone(params.get("RecordingUrl", "")[:500], seconds)
         return None  # the call has ended: repeat its last words
 
-    def _write(self, turn: Turn, next_step: int, played: list[tuple[str, str]]) -> str:
-        return self.writer.write(turn.actions, self.step_base, next_step, turn.numbers, played)
+    def _write(self, turn: Turn, next_step: int, played: list[tuple[str, str]]) -> Answer:
+        return self.writer.answer(turn.actions, self.step_base, next_step, turn.numbers, played)
 
     def _node_of(self, stored: StoredCall) -> str:
         try:
             return CallState.from_json(stored.state).node
         except StaleStateError:
             return ""
-
-
-def _live_until(now: dt.datetime, turn: Turn) -> dt.datetime:
-    """When what this step's answer makes the call wait for is over (:mod:`ivr.web.liveness`)."""
-    return now + dt.timedelta(seconds=expected_wait(turn.actions))
 
 
 def sweep_idle_calls(store: CallStore, now: dt.datetime, idle_timeout: float, limit: int = SWEEP_LIMIT) -> list[str]:

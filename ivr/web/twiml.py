@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -28,8 +29,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.config import DEFAULT_VOICES, VoiceSetting
 from ivr.engine import Action, Gather, Hangup, Play, Prompted, Record, Say, SayAs, Transfer
 from ivr.menu.model import NOT_XML
+from ivr.web.liveness import expected_wait
 
-__all__ = ["TwimlWriter", "apology", "step_url"]
+__all__ = ["Answer", "TwimlWriter", "apology", "step_url"]
 
 FilesFor = Callable[[Say], list[str] | None]
 
@@ -62,6 +64,13 @@ def _carriable(text: str | None) -> str | None:
 def step_url(base: str, step: int, **flags: str) -> str:
     """The URL of the next step of a call: ``/voice/step?s=3``, plus flags like ``timeout=1``."""
     return f"{base}?{urlencode({'s': step, **flags})}"
+
+
+class Answer(NamedTuple):
+    """A step's TwiML, and the seconds it makes the call wait at most (:mod:`ivr.web.liveness`)."""
+
+    twiml: str
+    wait: float
 
 
 class TwimlWriter:
@@ -132,18 +141,30 @@ class TwimlWriter:
         same on every call but for its step number: it is written once and kept
         (by its actions, so by node, language and menu version alike).
         """
+        return self.answer(actions, step_base, step, numbers, played).twiml
+
+    def answer(
+        self,
+        actions: Sequence[Action],
+        step_base: str,
+        step: int,
+        numbers: Mapping[str, str],
+        played: list[tuple[str, str]] | None = None,
+    ) -> Answer:
+        """:meth:`write`'s document, with how long it makes the call wait (kept with it when it is cached)."""
         if _cacheable(actions):
-            template, files = self._cached(tuple(actions), step_base, tuple(sorted(numbers.items())))
+            template, files, wait = self._cached(tuple(actions), step_base, tuple(sorted(numbers.items())))
             if played is not None:
                 played.extend(files)
-            return template.replace(_MARK_TEXT, str(step))
-        return self._render(actions, step_base, step, numbers, played)
+            return Answer(template.replace(_MARK_TEXT, str(step)), wait)
+        return Answer(self._render(actions, step_base, step, numbers, played), expected_wait(actions))
 
     def _template(
         self, actions: tuple[Action, ...], step_base: str, numbers: tuple[tuple[str, str], ...]
-    ) -> tuple[str, tuple[tuple[str, str], ...]]:
+    ) -> tuple[str, tuple[tuple[str, str], ...], float]:
         played: list[tuple[str, str]] = []
-        return self._render(actions, step_base, STEP_MARK, dict(numbers), played), tuple(played)
+        template = self._render(actions, step_base, STEP_MARK, dict(numbers), played)
+        return template, tuple(played), expected_wait(actions)
 
     def _render(
         self,

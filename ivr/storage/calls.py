@@ -424,55 +424,25 @@ class CallStore:
     def _write_events(self, cur: Any, call_sid: str, seq: int, at: Any, events: Events) -> None:
         """A step's events, in one statement on the driver's cursor (``at``: the moment as the store keeps it)."""
         if events:
-            hot = self._hot
-            cur.executemany(
-                hot.add_events.sql,
-                [
-                    hot.add_events.args(
-                        {
-                            "call_sid": call_sid,
-                            "seq": seq,
-                            "at": at,
-                            "kind": kind,
-                            "node": node,
-                            "detail": _DETAIL.encode(dict(detail)),
-                        }
-                    )
-                    for kind, node, detail in events
-                ],
-            )
+            prepared = self._hot.add_events
+            cur.executemany(prepared.sql, [prepared.args(row) for row in _event_rows(call_sid, seq, at, events)])
 
     @staticmethod
     def _add_events(conn: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
         if events:
-            conn.execute(
-                _ADD_EVENTS,
-                [
-                    {
-                        "call_sid": call_sid,
-                        "seq": seq,
-                        "at": now,
-                        "kind": kind,
-                        "node": node,
-                        "detail": json.dumps(dict(detail), ensure_ascii=False, default=str),
-                    }
-                    for kind, node, detail in events
-                ],
-            )
+            conn.execute(_ADD_EVENTS, _event_rows(call_sid, seq, now, events))
 
     @staticmethod
     def _events(s: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
-        for kind, node, detail in events:
-            s.add(
-                CallEvent(
-                    call_sid=call_sid,
-                    seq=seq,
-                    at=now,
-                    kind=kind,
-                    node=node,
-                    detail=json.dumps(dict(detail), ensure_ascii=False, default=str),
-                )
-            )
+        s.add_all(CallEvent(**row) for row in _event_rows(call_sid, seq, now, events))
+
+
+def _event_rows(call_sid: str, seq: int, at: Any, events: Events) -> list[dict[str, Any]]:
+    """The ``call_events`` rows of a step's events, however they are then written."""
+    return [
+        {"call_sid": call_sid, "seq": seq, "at": at, "kind": kind, "node": node, "detail": _DETAIL.encode(dict(detail))}
+        for kind, node, detail in events
+    ]
 
 
 def _stored(row: CallRecord) -> StoredCall:

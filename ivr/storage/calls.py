@@ -91,8 +91,10 @@ class _HotPath:
         self.advance = db.prepare(_ADVANCE)
         self.add_events = db.prepare(_ADD_EVENTS)
         self.insert_call = db.prepare(_INSERT_CALL)
-        # How the store keeps a moment (in UTC; as text on SQLite), done here since no SQLAlchemy runs these.
-        process = UtcDateTime().bind_processor(db.engine.dialect)
+        # How the store keeps a moment (in UTC; on SQLite as the same text SQLAlchemy writes), done
+        # here since no SQLAlchemy runs these: the type as the dialect has it, with its own processor.
+        dialect = db.engine.dialect
+        process = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
         self.moment: Callable[[dt.datetime | None], Any] = process or (lambda value: value)
 
 

@@ -14,6 +14,7 @@ import logging
 import operator
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ __all__ = ["MIGRATIONS", "AlreadyStored", "Database", "Prepared", "StoreUnavaila
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+KEPT_PING_AFTER = 2.0
+"""Seconds a thread's kept PostgreSQL connection may sit idle before it is pinged on its next use."""
+_FORKED_AWAY: list[Any] = []
+"""Kept connections a forked process inherited: held, never touched."""
 
 
 class StoreUnavailable(Exception):
@@ -102,6 +108,16 @@ class Prepared:
         return picked if isinstance(picked, tuple) else (picked,)
 
 
+def _close(kept: Any) -> None:
+    """Close a kept (detached) connection: out of the pool, nothing else will."""
+    raw = kept.dbapi_connection
+    with contextlib.suppress(Exception):
+        kept.invalidate()
+    if raw is not None:
+        with contextlib.suppress(Exception):
+            raw.close()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers go on while one writer commits; NORMAL sync is safe in WAL.
@@ -136,7 +152,9 @@ class Database:
         self._queue: WriterQueue | None = None
         self._queue_pid = 0
         self._held = threading.local()
-        """The connection :meth:`held` checked out for this thread, which :meth:`cursor` then uses."""
+        """This thread's kept connection (``kept``), and the one :meth:`held` lends :meth:`cursor` (``conn``)."""
+        self._kept_all: set[Any] = set()
+        """Every thread's kept connection in this process, closed by :meth:`dispose`."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -214,16 +232,17 @@ class Database:
 
     @contextlib.contextmanager
     def cursor(self, *, write: bool = False) -> Iterator[Any]:
-        """A driver cursor on a pooled connection, for the webhook's few statements on every step.
+        """A driver cursor, for the webhook's few statements on every step.
 
-        The statements are compiled once (:class:`Prepared`); SQLAlchemy's
-        per-statement work is most of what a step would otherwise cost.  The
-        block is one transaction, committed at its end; ``write`` takes
-        SQLite's write lock at its start (``BEGIN IMMEDIATE``), so a writer
-        waits its turn (the busy timeout) instead of failing on an upgrade.
-        Database failures come out as :class:`StoreUnavailable`; the
-        connection is then dropped from the pool unless only the statement
-        was refused (a duplicate key).
+        Within :meth:`held`, on this thread's kept connection; else on one from
+        the pool.  The statements are compiled once (:class:`Prepared`);
+        SQLAlchemy's per-statement work is most of what a step would otherwise
+        cost.  The block is one transaction, committed at its end; ``write``
+        takes SQLite's write lock at its start (``BEGIN IMMEDIATE``), so a
+        writer waits its turn (:class:`WriterQueue`) instead of failing on an
+        upgrade.  Database failures come out as :class:`StoreUnavailable`; the
+        connection is then dropped unless only the statement was refused (a
+        duplicate key).
         """
         held = getattr(self._held, "conn", None)
         conn = held if held is not None else self._checkout()
@@ -243,8 +262,10 @@ class Database:
             message = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             if isinstance(exc, dbapi.IntegrityError):
                 raise AlreadyStored(message) from exc
-            conn.invalidate()  # a broken or read-only connection is replaced on the next checkout
-            self._held.conn = None
+            if held is not None:
+                self._drop_kept()
+            else:
+                conn.invalidate()  # a broken or read-only connection is replaced on the next checkout
             raise StoreUnavailable(message) from exc
         except BaseException:
             with contextlib.suppress(dbapi.Error):
@@ -258,21 +279,58 @@ class Database:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        """Within the block, this thread's :meth:`cursor` blocks share one pooled connection.
+        """Within the block, this thread's :meth:`cursor` blocks use the connection this thread keeps.
 
-        A webhook reads its call and writes the step back: one checkout for
-        both instead of two.  Each cursor block is still its own transaction.
+        A webhook reads its call and writes the step back on every step: a
+        connection kept by each thread (out of the pool, like the floor of the
+        webhook benchmark) spares both a checkout and a return.  Each cursor
+        block is still its own transaction.  On PostgreSQL a connection idle for
+        :data:`KEPT_PING_AFTER` seconds is pinged first, as the pool would on
+        every checkout, so a server restarted meanwhile costs no caller a step.
         """
         if getattr(self._held, "conn", None) is not None:
             yield  # already held further up
             return
-        self._held.conn = self._checkout()
+        self._held.conn = self._kept()
         try:
             yield
         finally:
-            conn, self._held.conn = self._held.conn, None
-            if conn is not None:
-                conn.close()
+            self._held.conn = None
+            self._held.used = time.monotonic()
+
+    def _kept(self) -> Any:
+        """This thread's kept connection, made (or made again) when it has none that works."""
+        local = self._held
+        kept = getattr(local, "kept", None)
+        if kept is not None and local.kept_pid != os.getpid():
+            # The parent's, across a fork: never used nor closed here (closing the last SQLite
+            # connection may checkpoint the parent's database), only kept from the collector.
+            _FORKED_AWAY.append(kept)
+            kept = local.kept = None
+        if kept is not None and not self.is_sqlite and time.monotonic() - local.used > KEPT_PING_AFTER:
+            try:
+                cur = kept.cursor()
+                cur.execute("SELECT 1")
+                cur.close()
+                kept.rollback()
+            except self.engine.dialect.loaded_dbapi.Error:
+                self._drop_kept()
+                kept = None
+        if kept is None:
+            kept = self._checkout()
+            kept.detach()  # out of the pool for good: the pool makes others as it needs them
+            local.kept, local.kept_pid, local.used = kept, os.getpid(), time.monotonic()
+            with self._lock:
+                self._kept_all.add(kept)
+        return kept
+
+    def _drop_kept(self) -> None:
+        """Close this thread's kept connection (it failed): the next webhook makes a new one."""
+        kept, self._held.kept, self._held.conn = getattr(self._held, "kept", None), None, None
+        if kept is not None:
+            with self._lock:
+                self._kept_all.discard(kept)
+            _close(kept)
 
     def _checkout(self) -> Any:
         try:
@@ -341,6 +399,11 @@ class Database:
 
     def dispose(self) -> None:
         """Close this process's connections."""
+        with self._lock:
+            kept, self._kept_all = self._kept_all, set()
+        for conn in kept:
+            _close(conn)
+        self._held = threading.local()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.storage.base import Base
@@ -20,13 +20,17 @@ from ivr.storage.base import Base
 __all__ = ["CallEvent", "CallRecord", "LoginFailure"]
 
 
+_IN_PROGRESS = text("status = 'in-progress'")
+
+
 class CallRecord(Base):
     """One phone call: who, where it is in the menu, and how it ended."""
 
     __tablename__ = "calls"
-    # The sweep of abandoned calls and the purge of old ones (ivr.storage.calls) read by these.
+    # The sweep of abandoned calls, the dashboard's live calls and the purge of old ones read by these.
+    # Calls in progress are indexed by a column no step writes, so a step never touches an index.
     __table_args__ = (
-        Index("ix_calls_status_updated_at", "status", "updated_at"),
+        Index("ix_calls_in_progress", "started_at", sqlite_where=_IN_PROGRESS, postgresql_where=_IN_PROGRESS),
         Index("ix_calls_ended_at", "ended_at"),
     )
 

@@ -26,6 +26,7 @@ from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.menus import PublishedMenus
 from ivr.web.audio import make_blueprint as audio_blueprint
 from ivr.web.calls import CallRunner
+from ivr.web.lane import VoiceLane
 from ivr.web.logs import JsonFormatter, log_request
 from ivr.web.menus import MenuCatalog, ServedMenu
 from ivr.web.metrics import install_metrics, observe_request
@@ -184,9 +185,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update({k: v for k, v in config.items() if k.lower() not in names})
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    if settings.trusted_proxies:
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
     state = IvrState(settings, db, menus, registry, runner)
     app.extensions["ivr"] = state
@@ -198,6 +196,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     admin.init_app(app)  # /admin: only when IVR_ADMIN_PASSWORD is set
     metrics = install_metrics(app)
+    desk = app.extensions["ivr_voice"] = voice.VoiceDesk(runner, settings, metrics)
 
     # One hook before and one after each request: every hook costs every webhook a little.
     @app.before_request
@@ -220,4 +219,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # An absolute IVR_AUDIO_URL means the files are served elsewhere (a CDN).
         app.register_blueprint(audio_blueprint(library, settings.audio_url.rstrip("/")))
     runner.observer = metrics.observe_events
+    # A call's steps are answered below Flask (ivr.web.lane), after the proxies' headers are applied.
+    app.wsgi_app = VoiceLane(app, app.wsgi_app, state, desk)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     return app

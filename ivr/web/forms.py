@@ -13,19 +13,31 @@ from urllib.parse import parse_qsl
 
 from flask import g, request
 
-__all__ = ["webhook_form"]
+__all__ = ["FORM_TYPE", "is_form", "parse_form", "webhook_form"]
+
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def webhook_form() -> dict[str, str]:
     """The request's form fields, the first value of each; parsed once and kept for the request."""
     form: dict[str, str] | None = g.get("ivr_form")
     if form is None:
-        content_type = request.environ.get("CONTENT_TYPE", "")
-        if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
-            form = {}
-            for key, value in parse_qsl(request.get_data(cache=True, as_text=True), keep_blank_values=True):
-                form.setdefault(key, value)
+        if is_form(request.environ.get("CONTENT_TYPE", "")):
+            form = parse_form(request.get_data(cache=True, as_text=True))
         else:
             form = request.form.to_dict()
         g.ivr_form = form
+    return form
+
+
+def is_form(content_type: str) -> bool:
+    """Whether a ``Content-Type`` is Twilio's form encoding (whatever its parameters)."""
+    return content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
+
+
+def parse_form(text: str) -> dict[str, str]:
+    """A form-encoded body's fields, the first value of each (as Werkzeug's ``MultiDict.get`` reads them)."""
+    form: dict[str, str] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        form.setdefault(key, value)
     return form

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Response, g, request
 
-__all__ = ["MAX_LINE_BYTES", "JsonFormatter", "clip", "log_request"]
+__all__ = ["MAX_LINE_BYTES", "JsonFormatter", "clip", "log_access", "log_request"]
 
 access = logging.getLogger("ivr.access")
 
@@ -105,16 +105,11 @@ def log_request(resp: Response, started: float | None) -> None:
     ms = round((time.perf_counter() - started) * 1000, 2) if started else None
     rule = request.url_rule
     path = rule.rule if rule is not None and request.endpoint in _LOGGED_BY_RULE else request.path
-    access.info(
-        "request",
-        extra={
-            "fields": {
-                "method": request.method,
-                "path": path,
-                "status": resp.status_code,
-                "ms": ms,
-                "call_sid": g.get("call_sid", ""),
-                "node": g.get("ivr_node", ""),
-            }
-        },
-    )
+    log_access(request.method, path, resp.status_code, ms, g.get("call_sid", ""), g.get("ivr_node", ""))
+
+
+def log_access(method: str, path: str, status: int, ms: float | None, call_sid: str, node: str) -> None:
+    """The access log's line for one request (when INFO is kept): what was asked, how it ended, for which call."""
+    if access.isEnabledFor(logging.INFO):
+        fields = {"method": method, "path": path, "status": status, "ms": ms, "call_sid": call_sid, "node": node}
+        access.info("request", extra={"fields": fields})

@@ -134,6 +134,14 @@ class Metrics:
         self.calls.allow("menu", (menu_id,))
         self.steps.allow("node", nodes)
 
+    def observe_webhook(self, view: str, seconds: float, node: str, menu_id: str) -> None:
+        """Count a voice webhook answered: its latency, the node a step moved to, a new call under its menu."""
+        self.latency.labels(view).observe(seconds)
+        if node:
+            self.steps.labels(node).inc()
+            if view == "incoming":
+                self.calls.labels(menu_id).inc()
+
     def observe_events(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         """Count what a step's events say: service outcomes and new calls."""
         for kind, _node, detail in events:
@@ -176,9 +184,4 @@ def observe_request(m: Metrics, started: float | None) -> None:
     if not endpoint.startswith("voice."):
         return
     if started is not None:
-        m.latency.labels(endpoint[6:]).observe(time.perf_counter() - started)
-    node = g.get("ivr_node")
-    if node:
-        m.steps.labels(node).inc()
-        if endpoint == "voice.incoming":
-            m.calls.labels(g.get("ivr_menu", "")).inc()
+        m.observe_webhook(endpoint[6:], time.perf_counter() - started, g.get("ivr_node", ""), g.get("ivr_menu", ""))

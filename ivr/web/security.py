@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ from twilio.request_validator import RequestValidator
 from ivr.config import Settings
 from ivr.web.forms import webhook_form
 
-__all__ = ["require_twilio_signature", "signed_url"]
+__all__ = ["require_twilio_signature", "signature_valid", "signed_url", "signed_url_of", "warn_of_host_header"]
 
 log = logging.getLogger("ivr.security")
 
@@ -42,14 +42,31 @@ def signed_url(req: Request, settings: Settings) -> str:
     Behind ``IVR_PUBLIC_URL``, that base with the request's path as it was
     sent (under the app's mount point, percent-encoded) and its query.
     """
+    return signed_url_of(req.url, settings)
+
+
+def signed_url_of(url: str, settings: Settings) -> str:
+    """What :func:`signed_url` says for a request whose full URL (quoted as it came) is ``url``."""
     if settings.public_url:
-        # req.url is quoted as it came; req.path and req.full_path are decoded, and leave out the mount point.
-        sent = urlsplit(req.url)
+        sent = urlsplit(url)
         return settings.public_url + sent.path + (f"?{sent.query}" if sent.query else "")
-    return req.url
+    return url
 
 
-def _warn_of_host_header(app: Flask, settings: Settings) -> None:
+def signature_valid(settings: Settings, url: str, params: Mapping[str, str], signature: str) -> bool:
+    """Whether ``signature`` is Twilio's for ``url`` and the POST ``params``, with the configured auth token."""
+    token = settings.twilio_auth_token
+    if not token or not signature:
+        return False
+    validator = RequestValidator(token)
+    if validator.validate(url, params, signature):
+        return True
+    # Twilio may sign a URL with its connection-override fragment, which never reaches us.
+    override = settings.connection_override
+    return bool(override) and validator.validate(f"{url}#{override}", params, signature)
+
+
+def warn_of_host_header(app: Flask, settings: Settings) -> None:
     """Say once per app that signatures are checked against the URL each request's ``Host`` header names."""
     if settings.public_url or settings.trusted_proxies or app.extensions.get(_HOST_WARNED):
         return
@@ -68,15 +85,11 @@ def require_twilio_signature(view: F) -> F:
         settings: Settings = current_app.extensions["ivr"].settings
         token = settings.twilio_auth_token
         if token:
-            _warn_of_host_header(current_app, settings)
+            warn_of_host_header(current_app, settings)
             signature = request.headers.get("X-Twilio-Signature", "")
             url = signed_url(request, settings)
             params = webhook_form() if request.method == "POST" else {}
-            validator = RequestValidator(token)
-            valid = bool(signature) and validator.validate(url, params, signature)
-            if not valid and signature and settings.connection_override:
-                # Twilio may sign a URL with its connection-override fragment, which never reaches us.
-                valid = validator.validate(f"{url}#{settings.connection_override}", params, signature)
+            valid = signature_valid(settings, url, params, signature)
             if not valid:
                 log.warning("forged or unsigned request refused: %s %s", request.method, url)
                 abort(403)

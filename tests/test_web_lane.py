@@ -11,13 +11,17 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from ivr.storage.calls import CallStore
 from ivr.web import app_state
+from ivr.web.forms import parse_form
 from ivr.web.logs import JsonFormatter
 
 from .webapp import AppFactory
@@ -53,15 +57,16 @@ def test_a_call_answered_by_the_lane_and_by_flask_hears_the_same(
     lane_app, flask_app = make_app(tmp_path / "a"), make_app(tmp_path / "b")
     passed_on = _passed_on(lane_app, monkeypatch)
     keys = ["1", "9", "*", "0", "#"]
-    for multipart, app in ((False, lane_app), (True, flask_app)):
-        form = {"CallSid": "CAsame", "From": "+8613800000000"}
+    form = {"CallSid": "CAsame", "From": "+8613800000000"}
+
+    def call(app: Flask, multipart: bool) -> list[tuple]:
         got = [_post(app, "/voice", form, multipart=multipart)]
         for step, key in enumerate(keys, start=1):
             got.append(_post(app, "/voice/step", {**form, "Digits": key}, multipart=multipart, query=f"s={step}"))
-        if multipart:
-            assert got == expected
-        else:
-            expected = got
+        return got
+
+    expected = call(lane_app, multipart=False)
+    assert call(flask_app, multipart=True) == expected
     assert passed_on == []  # the form-encoded call was the lane's alone
     assert expected[0][2]["X-IVR-Status-Callback"] == "/status"
     assert all(status == 200 and "<Response>" in body for status, body, _ in expected)
@@ -164,3 +169,11 @@ def test_a_kept_postgresql_connection_the_server_closed_costs_no_caller_a_step(
     other.dispose()
     answer = client.post("/voice/step?s=1", data={**form, "Digits": "*"}).get_data(as_text=True)
     assert "s=2" in answer
+
+
+@given(st.text(alphabet=st.sampled_from("aB=&%+2AFz0 é\x00;"), max_size=40))
+def test_the_lane_reads_a_form_as_the_standard_library_does(text: str) -> None:
+    expected: dict[str, str] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        expected.setdefault(key, value)
+    assert parse_form(text) == expected

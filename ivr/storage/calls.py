@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
@@ -98,8 +98,7 @@ class _HotPath:
         self.moment: Callable[[dt.datetime | None], Any] = process or (lambda value: value)
 
 
-@dataclass(frozen=True)
-class StoredCall:
+class StoredCall(NamedTuple):
     """A call as the store has it."""
 
     call_sid: str
@@ -112,8 +111,7 @@ class StoredCall:
     """The published menu the call keeps (None: the menu file)."""
 
 
-@dataclass(frozen=True)
-class Lookup:
+class Lookup(NamedTuple):
     """A call as the store has it (None: never seen), and the current menu publication (None: none)."""
 
     call: StoredCall | None
@@ -147,10 +145,7 @@ class CallStore:
 
     def lookup(self, call_sid: str) -> Lookup:
         """The stored call and the current publication's number, in one statement (a step's only read)."""
-        hot = self._hot
-        with self.db.cursor() as cur:
-            cur.execute(hot.lookup.sql, hot.lookup.args({"sid": call_sid}))
-            row = cur.fetchone()
+        (row,) = self.db.read(self._hot.lookup, {"sid": call_sid})
         current = None if row[0] is None else int(row[0])
         return Lookup(None if row[1] is None else StoredCall(*row[1:]), current)
 
@@ -235,10 +230,13 @@ class CallStore:
             "ended_at": None,
             "duration": None,
         }
+
+        def insert(cur: Any) -> None:
+            cur.execute(hot.insert_call.sql, hot.insert_call.args(row))
+            self._write_events(cur, call.call_sid, call.step, at, events)
+
         try:
-            with self.db.cursor(write=True) as cur:
-                cur.execute(hot.insert_call.sql, hot.insert_call.args(row))
-                self._write_events(cur, call.call_sid, call.step, at, events)
+            self.db.write(insert)
         except AlreadyStored:
             # Two workers took the same first webhook at once: the other one stored it.
             existing = self.load(call.call_sid)
@@ -275,12 +273,15 @@ class CallStore:
             "now": at,
             "live_until": at if live_until is None else hot.moment(live_until),
         }
-        with self.db.cursor(write=True) as cur:
+
+        def advance(cur: Any) -> bool:
             cur.execute(hot.advance.sql, hot.advance.args(params))
             if cur.rowcount != 1:
                 return False
             self._write_events(cur, call_sid, expected_step, at, events)
             return True
+
+        return self.db.write(advance)
 
     def settle(
         self, call_sid: str, expected_step: int, *, node: str, state: str, now: dt.datetime, events: Events = ()
@@ -425,8 +426,10 @@ class CallStore:
 
     def _write_events(self, cur: Any, call_sid: str, seq: int, at: Any, events: Events) -> None:
         """A step's events, in one statement on the driver's cursor (``at``: the moment as the store keeps it)."""
-        if events:
-            prepared = self._hot.add_events
+        prepared = self._hot.add_events
+        if len(events) == 1:  # most steps: one key, nothing else
+            cur.execute(prepared.sql, prepared.args(_event_rows(call_sid, seq, at, events)[0]))
+        elif events:
             cur.executemany(prepared.sql, [prepared.args(row) for row in _event_rows(call_sid, seq, at, events)])
 
     @staticmethod

@@ -15,9 +15,9 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -33,6 +33,8 @@ __all__ = ["MIGRATIONS", "AlreadyStored", "Database", "Prepared", "StoreUnavaila
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+T = TypeVar("T")
 
 KEPT_PING_AFTER = 2.0
 """Seconds a thread's kept PostgreSQL connection may sit idle before it is pinged on its next use."""
@@ -81,6 +83,28 @@ class WriterQueue:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class _Held:
+    """:meth:`Database.held`'s block (a class: a generator's block costs every webhook a few microseconds)."""
+
+    __slots__ = ("db", "outer")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.outer = False
+
+    def __enter__(self) -> None:
+        local = self.db._held
+        self.outer = getattr(local, "conn", None) is None  # not already held further up
+        if self.outer:
+            local.conn = self.db._kept()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.outer:
+            local = self.db._held
+            local.conn = None
+            local.used = time.monotonic()
 
 
 class AlreadyStored(StoreUnavailable):
@@ -230,73 +254,81 @@ class Database:
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
-    @contextlib.contextmanager
-    def cursor(self, *, write: bool = False) -> Iterator[Any]:
-        """A driver cursor, for the webhook's few statements on every step.
+    def read(self, prepared: Prepared, values: Mapping[str, Any]) -> Any:
+        """The rows of one read statement, in a transaction of their own (a step's read of its call).
 
         Within :meth:`held`, on this thread's kept connection; else on one from
-        the pool.  The statements are compiled once (:class:`Prepared`);
-        SQLAlchemy's per-statement work is most of what a step would otherwise
-        cost.  The block is one transaction, committed at its end; ``write``
-        takes SQLite's write lock at its start (``BEGIN IMMEDIATE``), so a
-        writer waits its turn (:class:`WriterQueue`) instead of failing on an
-        upgrade.  Database failures come out as :class:`StoreUnavailable`; the
-        connection is then dropped unless only the statement was refused (a
-        duplicate key).
+        the pool.  The statements of a step are compiled once (:class:`Prepared`)
+        and run on the driver: SQLAlchemy's per-statement work is most of what a
+        step would otherwise cost.
+        """
+        return self.write(lambda cur: cur.execute(prepared.sql, prepared.args(values)).fetchall(), queued=False)
+
+    def write(self, work: Callable[[Any], T], *, queued: bool = True) -> T:
+        """``work(cursor)`` in one transaction on a driver cursor, committed when it returns; what it returned.
+
+        On SQLite the transaction takes the write lock at its start (``BEGIN
+        IMMEDIATE``), so a writer waits its turn (:class:`WriterQueue`) instead
+        of failing on an upgrade; ``queued=False`` is for reads.  Database
+        failures come out as :class:`StoreUnavailable` (:class:`AlreadyStored`
+        for a duplicate key); the connection is then dropped unless only the
+        statement was refused.
         """
         held = getattr(self._held, "conn", None)
         conn = held if held is not None else self._checkout()
-        dbapi = self.engine.dialect.loaded_dbapi
-        queued = write and self.is_sqlite
+        queue = self._writers if queued and self.is_sqlite else None
         try:
-            if queued:
-                self._writers.acquire()
-            cur = conn.cursor()
-            if queued:
-                cur.execute("BEGIN IMMEDIATE")
-            yield cur
-            conn.commit()
-        except dbapi.Error as exc:
-            with contextlib.suppress(dbapi.Error):
-                conn.rollback()
-            message = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-            if isinstance(exc, dbapi.IntegrityError):
-                raise AlreadyStored(message) from exc
-            if held is not None:
-                self._drop_kept()
-            else:
-                conn.invalidate()  # a broken or read-only connection is replaced on the next checkout
-            raise StoreUnavailable(message) from exc
-        except BaseException:
-            with contextlib.suppress(dbapi.Error):
-                conn.rollback()
-            raise
+            if queue is not None:
+                queue.acquire()
+            try:
+                cur = conn.cursor()
+                if queue is not None:
+                    cur.execute("BEGIN IMMEDIATE")
+                result = work(cur)
+                conn.commit()
+                return result
+            except self._dbapi_error as exc:
+                with contextlib.suppress(self._dbapi_error):
+                    conn.rollback()
+                raise self._failed(exc, conn, held is not None) from exc
+            except BaseException:
+                with contextlib.suppress(self._dbapi_error):
+                    conn.rollback()
+                raise
+            finally:
+                if queue is not None:
+                    queue.release()
         finally:
-            if queued:
-                self._writers.release()
             if held is None:
                 conn.close()
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        """Within the block, this thread's :meth:`cursor` blocks use the connection this thread keeps.
+    def _failed(self, exc: Exception, conn: Any, kept: bool) -> StoreUnavailable:
+        """What a driver error on ``conn`` comes out as; a broken connection is dropped for a new one."""
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        if isinstance(exc, self.engine.dialect.loaded_dbapi.IntegrityError):
+            return AlreadyStored(message)
+        if kept:
+            self._drop_kept()
+        else:
+            conn.invalidate()  # a broken or read-only connection is replaced on the next checkout
+        return StoreUnavailable(message)
+
+    @property
+    def _dbapi_error(self) -> type[Exception]:
+        error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+        return error
+
+    def held(self) -> _Held:
+        """Within the block, this thread's :meth:`read` and :meth:`write` use the connection this thread keeps.
 
         A webhook reads its call and writes the step back on every step: a
         connection kept by each thread (out of the pool, like the floor of the
-        webhook benchmark) spares both a checkout and a return.  Each cursor
-        block is still its own transaction.  On PostgreSQL a connection idle for
+        webhook benchmark) spares both a checkout and a return.  Each read and
+        write is still its own transaction.  On PostgreSQL a connection idle for
         :data:`KEPT_PING_AFTER` seconds is pinged first, as the pool would on
         every checkout, so a server restarted meanwhile costs no caller a step.
         """
-        if getattr(self._held, "conn", None) is not None:
-            yield  # already held further up
-            return
-        self._held.conn = self._kept()
-        try:
-            yield
-        finally:
-            self._held.conn = None
-            self._held.used = time.monotonic()
+        return _Held(self)
 
     def _kept(self) -> Any:
         """This thread's kept connection, made (or made again) when it has none that works."""

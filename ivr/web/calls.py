@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ivr.engine import (
     ACCEPTS,
@@ -64,8 +64,7 @@ UNKNOWN_STATUS = "other"
 """What a call's record says for a final ``CallStatus`` Twilio never sends (never the junk itself)."""
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """A webhook's answer: the TwiML, and the node the call is at (for logs and headers)."""
 
     twiml: str

@@ -9,7 +9,7 @@ size limit is the app's (``IVR_MAX_BODY_BYTES``, 413 above it) either way.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from flask import g, request
 
@@ -36,8 +36,18 @@ def is_form(content_type: str) -> bool:
 
 
 def parse_form(text: str) -> dict[str, str]:
-    """A form-encoded body's fields, the first value of each (as Werkzeug's ``MultiDict.get`` reads them)."""
+    """A form-encoded body's fields, the first value of each (as Werkzeug's ``MultiDict.get`` reads them).
+
+    What ``parse_qsl(text, keep_blank_values=True)`` reads, a few times faster:
+    a field with nothing to decode (most of Twilio's) is taken as it is.
+    """
     form: dict[str, str] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
-        form.setdefault(key, value)
+    for field in text.split("&"):
+        if not field:
+            continue
+        key, _, value = field.partition("=")
+        if "%" in field or "+" in field:
+            key, value = unquote_plus(key), unquote_plus(value)
+        if key not in form:
+            form[key] = value
     return form

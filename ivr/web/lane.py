@@ -49,6 +49,12 @@ _TYPE = ("Content-Type", "text/xml; charset=utf-8")
 """What Flask's ``Response(mimetype="text/xml")`` says."""
 
 
+def _query(environ: dict[str, Any]) -> dict[str, str]:
+    """The URL's query fields (WSGI gives its bytes as Latin-1 text; they are UTF-8)."""
+    query: str = environ.get("QUERY_STRING", "")
+    return parse_form(query if query.isascii() else query.encode("latin-1").decode("utf-8", "replace"))
+
+
 class VoiceLane:
     """WSGI middleware: answers a call's steps itself with ``desk``, and passes every other request to ``inner``."""
 
@@ -72,7 +78,7 @@ class VoiceLane:
             return self.inner(environ, start_response)  # Flask refuses it (403), and logs why
         self.state.ensure_schema()
         try:
-            query = parse_form(environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace"))
+            query = _query(environ) if work == STEP else {}
             reply = self.desk.answer(work, params, query)
         except Exception:  # the desk answers every failure of its own; this is the lane's
             log.exception("webhook failed")

@@ -98,7 +98,7 @@ class _Held:
         local = self.db._held
         self.outer = getattr(local, "conn", None) is None  # not already held further up
         if self.outer:
-            local.conn = self.db._kept()
+            local.conn = self.db._kept().dbapi_connection  # the driver's own: no proxy between a step and it
 
     def __exit__(self, *exc: object) -> None:
         if self.outer:

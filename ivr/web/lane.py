@@ -87,7 +87,7 @@ class VoiceLane:
         return self._respond(environ, start_response, work, params, reply, started)
 
     def _body(self, environ: dict[str, Any]) -> bytes | None:
-        """The request's form body, or None when the request is not one the lane takes (left unread)."""
+        """The request's form body, or None when the lane does not take the request (its body still to be read)."""
         if not is_form(environ.get("CONTENT_TYPE", "")) or "HTTP_TRANSFER_ENCODING" in environ:
             return None
         try:

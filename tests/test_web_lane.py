@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from ivr.storage.calls import CallStore
+from ivr.storage.db import Database
 from ivr.web import app_state
 from ivr.web.forms import parse_form
 from ivr.web.logs import JsonFormatter
@@ -177,3 +179,32 @@ def test_the_lane_reads_a_form_as_the_standard_library_does(text: str) -> None:
     for key, value in parse_qsl(text, keep_blank_values=True):
         expected.setdefault(key, value)
     assert parse_form(text) == expected
+
+
+def test_a_thread_that_ends_closes_the_connection_it_kept(tmp_path: Path) -> None:
+    # ``ivr serve`` answers each request on a thread of its own: none may leave a connection open behind it.
+    db = Database(f"sqlite:///{tmp_path / 'ivr.db'}")
+    db.upgrade()
+    store = CallStore(db)
+    lent: list[sqlite3.Connection] = []
+
+    def webhook() -> None:
+        with db.held():
+            assert store.lookup("CAnobody").call is None
+            lent.append(db._held.conn)
+
+    for _ in range(20):
+        thread = threading.Thread(target=webhook)
+        thread.start()
+        thread.join()
+    assert len({id(conn) for conn in lent}) == 20
+    for conn in lent:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")
+    with db.held():  # this thread's own is kept for its next webhook, and closed with the database
+        store.lookup("CAnobody")
+        mine = db._held.conn
+    mine.execute("SELECT 1")
+    db.dispose()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        mine.execute("SELECT 1")

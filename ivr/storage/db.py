@@ -15,6 +15,7 @@ import operator
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,6 +108,23 @@ class _Held:
             local.used = time.monotonic()
 
 
+class _Kept:
+    """A thread's kept connection, closed when the thread ends (its local goes) or the database is disposed.
+
+    ``ivr serve`` answers each request on a new thread: without the closing, every
+    request would leave a connection open for the life of the process.
+    """
+
+    __slots__ = ("__weakref__", "closer", "conn", "pid")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pid = os.getpid()
+        self.closer = weakref.finalize(self, _close, conn)
+        # At exit the OS closes what is left; a forked child must never close its parent's.
+        self.closer.atexit = False
+
+
 class AlreadyStored(StoreUnavailable):
     """The row a write would add is there already (another worker wrote it first)."""
 
@@ -177,8 +195,8 @@ class Database:
         self._queue_pid = 0
         self._held = threading.local()
         """This thread's kept connection (``kept``), and the one :meth:`held` lends :meth:`cursor` (``conn``)."""
-        self._kept_all: set[Any] = set()
-        """Every thread's kept connection in this process, closed by :meth:`dispose`."""
+        self._kept_all: set[weakref.finalize[Any, Any]] = set()
+        """What closes each thread's kept connection in this process (:meth:`dispose` runs them all)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -333,36 +351,39 @@ class Database:
     def _kept(self) -> Any:
         """This thread's kept connection, made (or made again) when it has none that works."""
         local = self._held
-        kept = getattr(local, "kept", None)
-        if kept is not None and local.kept_pid != os.getpid():
+        kept: _Kept | None = getattr(local, "kept", None)
+        if kept is not None and kept.pid != os.getpid():
             # The parent's, across a fork: never used nor closed here (closing the last SQLite
             # connection may checkpoint the parent's database), only kept from the collector.
-            _FORKED_AWAY.append(kept)
+            kept.closer.detach()
+            _FORKED_AWAY.append(kept.conn)
             kept = local.kept = None
-        if kept is not None and not self.is_sqlite and time.monotonic() - local.used > KEPT_PING_AFTER:
+        if kept is not None and not self.is_sqlite and time.monotonic() - getattr(local, "used", 0.0) > KEPT_PING_AFTER:
             try:
-                cur = kept.cursor()
+                cur = kept.conn.cursor()
                 cur.execute("SELECT 1")
                 cur.close()
-                kept.rollback()
+                kept.conn.rollback()
             except self.engine.dialect.loaded_dbapi.Error:
                 self._drop_kept()
                 kept = None
         if kept is None:
-            kept = self._checkout()
-            kept.detach()  # out of the pool for good: the pool makes others as it needs them
-            local.kept, local.kept_pid, local.used = kept, os.getpid(), time.monotonic()
+            conn = self._checkout()
+            conn.detach()  # out of the pool for good: the pool makes others as it needs them
+            kept = local.kept = _Kept(conn)
+            local.used = time.monotonic()
             with self._lock:
-                self._kept_all.add(kept)
-        return kept
+                self._kept_all.add(kept.closer)
+        return kept.conn
 
     def _drop_kept(self) -> None:
         """Close this thread's kept connection (it failed): the next webhook makes a new one."""
-        kept, self._held.kept, self._held.conn = getattr(self._held, "kept", None), None, None
+        kept: _Kept | None = getattr(self._held, "kept", None)
+        self._held.kept = self._held.conn = None
         if kept is not None:
             with self._lock:
-                self._kept_all.discard(kept)
-            _close(kept)
+                self._kept_all.discard(kept.closer)
+            kept.closer()
 
     def _checkout(self) -> Any:
         try:
@@ -433,8 +454,8 @@ class Database:
         """Close this process's connections."""
         with self._lock:
             kept, self._kept_all = self._kept_all, set()
-        for conn in kept:
-            _close(conn)
+        for closer in kept:
+            closer()
         self._held = threading.local()
         if self._engine is not None:
             self._engine.dispose()

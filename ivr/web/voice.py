@@ -22,7 +22,7 @@ from ivr.web.metrics import Metrics
 from ivr.web.security import require_twilio_signature
 from ivr.web.twiml import apology
 
-__all__ = ["MAX_CALL_SID", "VoiceDesk", "bp", "usable_sid"]
+__all__ = ["INCOMING", "MAX_CALL_SID", "STEP", "VoiceDesk", "bp", "clean", "usable_sid"]
 
 log = logging.getLogger("ivr.voice")
 

@@ -6,6 +6,10 @@ saved only while a call is in progress, so a step that was still running when
 the call ended cannot write its state (passwords included) back; the one kind
 of step an ended call still takes, a recording the hang-up finished, is saved
 by :meth:`CallStore.settle`.
+
+A step's events are saved with it in the call's row and go out as
+``call_events`` rows together (:mod:`ivr.storage.trail`); :meth:`CallStore.events`
+reads both.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from ivr.storage.base import UtcDateTime
-from ivr.storage.db import AlreadyStored, Database
+from ivr.storage.db import AlreadyStored, Database, StoreUnavailable
 from ivr.storage.menus import LATEST
 from ivr.storage.models import CallEvent, CallRecord
+from ivr.storage.trail import due, encode, events_of, read_with_trails
 
 __all__ = ["ABANDONED", "IN_PROGRESS", "SWEEP_LIMIT", "CallStore", "IdleCall", "Lookup", "StoredCall"]
 
@@ -35,6 +40,8 @@ ABANDONED = "abandoned"
 """The status the sweep gives a call whose status callback never came."""
 SWEEP_LIMIT = 100
 """Calls one sweep abandons at most, so a sweep run after a request stays short; the next takes the rest."""
+_ENDING_TRIES = 5
+"""Tries to store a call's end while its steps keep coming (each try loses only to a step saved meanwhile)."""
 
 _CALLS = cast(Table, CallRecord.__table__)
 _EVENTS = cast(Table, CallEvent.__table__)
@@ -58,22 +65,23 @@ _LATEST = select(LATEST.label("number")).subquery()
 _LOOKUP = select(_LATEST.c.number, *_CALL_COLUMNS).select_from(
     _LATEST.outerjoin(_CALLS, _CALLS.c.call_sid == bindparam("sid"))
 )
-_ADVANCE = (
-    update(_CALLS)
-    .where(
-        _CALLS.c.call_sid == bindparam("sid"),
-        _CALLS.c.step == bindparam("expected"),
-        _CALLS.c.status == IN_PROGRESS,
-    )
-    .values(
-        node=bindparam("new_node"),
-        state=bindparam("new_state"),
-        last_twiml=bindparam("new_twiml"),
-        step=bindparam("new_step"),
-        updated_at=bindparam("now"),
-        live_until=bindparam("live_until"),
-    )
+_STEP_OF = (
+    _CALLS.c.call_sid == bindparam("sid"),
+    _CALLS.c.step == bindparam("expected"),
+    _CALLS.c.status == IN_PROGRESS,
 )
+_NEXT: dict[str, Any] = {
+    "node": bindparam("new_node"),
+    "state": bindparam("new_state"),
+    "last_twiml": bindparam("new_twiml"),
+    "step": bindparam("new_step"),
+    "updated_at": bindparam("now"),
+    "live_until": bindparam("live_until"),
+}
+# Most steps append their events to the call's trail; every TRAIL_STEPS-th writes the trail out as rows.
+_ADVANCE = update(_CALLS).where(*_STEP_OF).values(**_NEXT, trail=_CALLS.c.trail + bindparam("more"))
+_ADVANCE_EMPTYING = update(_CALLS).where(*_STEP_OF).values(**_NEXT, trail="")
+_TRAIL_AT = select(_CALLS.c.trail).where(*_STEP_OF).with_for_update()
 _ADD_EVENTS = insert(_EVENTS).values(
     {name: bindparam(name) for name in ("call_sid", "seq", "at", "kind", "node", "detail")}
 )
@@ -89,6 +97,8 @@ class _HotPath:
     def __init__(self, db: Database) -> None:
         self.lookup = db.prepare(_LOOKUP)
         self.advance = db.prepare(_ADVANCE)
+        self.advance_emptying = db.prepare(_ADVANCE_EMPTYING)
+        self.trail_at = db.prepare(_TRAIL_AT)
         self.add_events = db.prepare(_ADD_EVENTS)
         self.insert_call = db.prepare(_INSERT_CALL)
         # How the store keeps a moment (in UTC; on SQLite as the same text SQLAlchemy writes), done
@@ -195,8 +205,9 @@ class CallStore:
             row.node, row.state = node, state
             row.last_twiml, row.status, row.updated_at = twiml_for(row.step), IN_PROGRESS, now
             row.live_until = live_until or now
+            more = encode(_event_rows(call_sid, row.step, now, events))
+            row.trail = more if row.trail is None else CallRecord.trail + more  # appended by the database
             s.flush()
-            self._events(s, call_sid, row.step, now, events)
             return _stored(row), True
 
     def _insert(
@@ -231,12 +242,9 @@ class CallStore:
             "duration": None,
         }
 
-        def insert(cur: Any) -> None:
-            cur.execute(hot.insert_call.sql, hot.insert_call.args(row))
-            self._write_events(cur, call.call_sid, call.step, at, events)
-
+        row["trail"] = encode(_event_rows(call.call_sid, call.step, now, events))
         try:
-            self.db.write(insert)
+            self.db.write(lambda cur: cur.execute(hot.insert_call.sql, hot.insert_call.args(row)))
         except AlreadyStored:
             # Two workers took the same first webhook at once: the other one stored it.
             existing = self.load(call.call_sid)
@@ -274,14 +282,28 @@ class CallStore:
             "live_until": at if live_until is None else hot.moment(live_until),
         }
 
-        def advance(cur: Any) -> bool:
-            cur.execute(hot.advance.sql, hot.advance.args(params))
+        rows = _event_rows(call_sid, expected_step, now, events)
+        if not due(expected_step + 1):
+            params["more"] = encode(rows)
+
+            def advance(cur: Any) -> bool:
+                cur.execute(hot.advance.sql, hot.advance.args(params))
+                return bool(cur.rowcount == 1)
+
+            return self.db.write(advance)
+
+        def advance_emptying(cur: Any) -> bool:
+            # The trail as it is at this step (locked on PostgreSQL), then this step's update emptying it.
+            found = cur.execute(hot.trail_at.sql, hot.trail_at.args(params)).fetchone()
+            if found is None:
+                return False
+            cur.execute(hot.advance_emptying.sql, hot.advance_emptying.args(params))
             if cur.rowcount != 1:
                 return False
-            self._write_events(cur, call_sid, expected_step, at, events)
+            self._write_events(cur, [*events_of(call_sid, found[0]), *rows])
             return True
 
-        return self.db.write(advance)
+        return self.db.write(advance_emptying)
 
     def settle(
         self, call_sid: str, expected_step: int, *, node: str, state: str, now: dt.datetime, events: Events = ()
@@ -300,7 +322,7 @@ class CallStore:
         with self.db.connection() as conn:
             if conn.execute(query).rowcount != 1:
                 return False
-            self._add_events(conn, call_sid, expected_step, now, events)
+            self._add_events(conn, _event_rows(call_sid, expected_step, now, events))
             return True
 
     def finish(self, call_sid: str, status: str, duration: int | None, now: dt.datetime, state: str) -> bool:
@@ -309,18 +331,27 @@ class CallStore:
         The TwiML kept for replays goes: an ended call is answered with a hang-up,
         and its last document may read the caller's ID number back.
         """
-        with self.db.session() as s:
-            row = s.get(CallRecord, call_sid)
-            if row is None:
-                return False
-            row.status = status[:20]
-            row.duration = duration
-            row.state = state
-            row.last_twiml = ""
-            row.ended_at = now
-            row.updated_at = now
-            self._events(s, call_sid, row.step, now, [("status", "", {"status": status, "duration": duration})])
-            return True
+        calls = _CALLS.c
+        for _ in range(_ENDING_TRIES):
+            with self.db.connection() as conn:
+                found = conn.execute(
+                    select(calls.step, calls.trail).where(calls.call_sid == call_sid).with_for_update()
+                ).first()
+                if found is None:
+                    return False
+                step, trail = found
+                # Guarded by the trail read: a step saved meanwhile has a trail this one must not drop.
+                ended = conn.execute(
+                    update(_CALLS)
+                    .where(calls.call_sid == call_sid, calls.step == step, calls.trail == trail)
+                    .values(status=status[:20], duration=duration, state=state, last_twiml="", trail="")
+                    .values(ended_at=now, updated_at=now)
+                )
+                if ended.rowcount == 1:
+                    last = [("status", "", {"status": status, "duration": duration})]
+                    self._add_events(conn, [*events_of(call_sid, trail), *_event_rows(call_sid, step, now, last)])
+                    return True
+        raise StoreUnavailable(f"call {call_sid} kept moving while its end was stored; Twilio will retry")
 
     # -- calls whose end never came, and old calls ------------------------------
 
@@ -345,17 +376,20 @@ class CallStore:
         each call is abandoned once, with one event.
         """
         calls = _CALLS.c
-        query = (
-            update(_CALLS)
-            .where(calls.call_sid == call_sid, calls.step == expected_step, calls.status == IN_PROGRESS)
-            .values(status=ABANDONED, state=state, last_twiml="", ended_at=now, updated_at=now)
-        )
+        guard = (calls.call_sid == call_sid, calls.step == expected_step, calls.status == IN_PROGRESS)
         with self.db.connection() as conn:
+            trail = conn.execute(select(calls.trail).where(*guard).with_for_update()).scalar()
+            if trail is None:
+                return False
+            query = (
+                update(_CALLS)
+                .where(*guard, calls.trail == trail)
+                .values(status=ABANDONED, state=state, last_twiml="", trail="", ended_at=now, updated_at=now)
+            )
             if conn.execute(query).rowcount != 1:
                 return False
-            self._add_events(
-                conn, call_sid, expected_step, now, [("status", "", {"status": ABANDONED, "idle_over": idle})]
-            )
+            last = [("status", "", {"status": ABANDONED, "idle_over": idle})]
+            self._add_events(conn, [*events_of(call_sid, trail), *_event_rows(call_sid, expected_step, now, last)])
             return True
 
     def sweep(
@@ -414,36 +448,34 @@ class CallStore:
         return int(deleted.rowcount), int(events.rowcount)
 
     def events(self, call_sid: str) -> list[tuple[str, str, dict[str, Any]]]:
-        """The call's events in order: (kind, node, detail)."""
-        with self.db.session() as s:
-            rows = s.scalars(select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.id)).all()
-            return [(r.kind, r.node, json.loads(r.detail or "{}")) for r in rows]
+        """The call's events in order, those still in its trail included: (kind, node, detail)."""
+        e = _EVENTS.c
+        query = select(e.kind, e.node, e.detail).where(e.call_sid == call_sid).order_by(e.seq, e.id)
+        with self.db.connection() as conn:
+            rows, pending = read_with_trails(conn, [_CALLS.c.call_sid == call_sid], lambda c: c.execute(query).all())
+        listed = [(kind, node, detail) for kind, node, detail in rows]
+        listed += [(p["kind"], p["node"], p["detail"]) for p in pending]
+        return [(kind, node, json.loads(detail or "{}")) for kind, node, detail in listed]
 
     def count(self) -> int:
         """How many calls the store holds."""
         with self.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(CallRecord)) or 0)
 
-    def _write_events(self, cur: Any, call_sid: str, seq: int, at: Any, events: Events) -> None:
-        """A step's events, in one statement on the driver's cursor (``at``: the moment as the store keeps it)."""
-        prepared = self._hot.add_events
-        if len(events) == 1:  # most steps: one key, nothing else
-            cur.execute(prepared.sql, prepared.args(_event_rows(call_sid, seq, at, events)[0]))
-        elif events:
-            cur.executemany(prepared.sql, [prepared.args(row) for row in _event_rows(call_sid, seq, at, events)])
+    def _write_events(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        """Event rows, in one statement on the driver's cursor."""
+        prepared, moment = self._hot.add_events, self._hot.moment
+        if rows:
+            cur.executemany(prepared.sql, [prepared.args(row | {"at": moment(row["at"])}) for row in rows])
 
     @staticmethod
-    def _add_events(conn: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
-        if events:
-            conn.execute(_ADD_EVENTS, _event_rows(call_sid, seq, now, events))
-
-    @staticmethod
-    def _events(s: Any, call_sid: str, seq: int, now: dt.datetime, events: Events) -> None:
-        s.add_all(CallEvent(**row) for row in _event_rows(call_sid, seq, now, events))
+    def _add_events(conn: Any, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            conn.execute(_ADD_EVENTS, rows)
 
 
-def _event_rows(call_sid: str, seq: int, at: Any, events: Events) -> list[dict[str, Any]]:
-    """The ``call_events`` rows of a step's events, however they are then written."""
+def _event_rows(call_sid: str, seq: int, at: dt.datetime, events: Events) -> list[dict[str, Any]]:
+    """The ``call_events`` rows of a step's events, however they are then written (in a trail or as rows)."""
     return [
         {"call_sid": call_sid, "seq": seq, "at": at, "kind": kind, "node": node, "detail": _DETAIL.encode(dict(detail))}
         for kind, node, detail in events

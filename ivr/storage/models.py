@@ -52,6 +52,8 @@ class CallRecord(Base):
     a call whose next request is later than this (and a margin) is not really in progress."""
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     duration: Mapped[int | None] = mapped_column(Integer, default=None)
+    trail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """The call's newest events, not yet ``call_events`` rows (:mod:`ivr.storage.trail`); empty once it ends."""
 
 
 class CallEvent(Base):

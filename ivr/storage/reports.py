@@ -33,9 +33,11 @@ from sqlalchemy import ColumnElement, Table, and_, create_engine, func, inspect,
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from ivr.storage.calls import IN_PROGRESS
 from ivr.storage.cards import AuditEntry, LossReport, Voicemail
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
+from ivr.storage.trail import read_with_trails
 
 __all__ = [
     "ALL_VERSIONS",
@@ -289,15 +291,19 @@ def _paths(conn: Connection, calls: Sequence[Any]) -> dict[str, list[str]]:
     if not sids:
         return {}
     e = EVENTS.c
-    rows = conn.execute(
+    query = (
         select(e.call_sid, e.kind, e.node)
         .where(e.call_sid.in_(sids), e.node != "")
         .order_by(e.call_sid, e.seq, e.id)
         .limit(PATH_EVENT_LIMIT)
-    ).all()
+    )
+    rows, pending = read_with_trails(conn, [CALLS.c.call_sid.in_(sids)], lambda on: on.execute(query).all())
     by_call: dict[str, list[tuple[str, str]]] = {sid: [] for sid in sids}
     for sid, kind, node in rows:
         by_call[sid].append((kind, node))
+    for p in pending:
+        if p["node"]:
+            by_call[p["call_sid"]].append((p["kind"], p["node"]))
     return {r.call_sid: build_path(by_call[r.call_sid], r.node) for r in calls}
 
 
@@ -354,12 +360,13 @@ def call_detail(db: Database, call_sid: str, now: dt.datetime) -> CallDetail | N
         row = conn.execute(select(*_call_columns(now), c.menu_id).where(c.call_sid == call_sid)).first()
         if row is None:
             return None
-        events = conn.execute(
+        query = (
             select(e.seq, e.at, e.kind, e.node, e.detail)
             .where(e.call_sid == call_sid)
             .order_by(e.seq, e.id)
             .limit(DETAIL_EVENT_LIMIT + 1)
-        ).all()
+        )
+        stored, pending = read_with_trails(conn, [c.call_sid == call_sid], lambda on: on.execute(query).all())
         mails = conn.execute(
             select(v.id, v.call_sid, v.caller, v.recording_url, v.seconds, v.created_at)
             .where(v.call_sid == call_sid)
@@ -372,7 +379,9 @@ def call_detail(db: Database, call_sid: str, now: dt.datetime) -> CallDetail | N
             .order_by(a.at, a.id)
             .limit(CALL_LIMIT)
         ).all()
-    event_rows = [EventRow(r.seq, r.at, r.kind, r.node, _detail(r.detail)) for r in events[:DETAIL_EVENT_LIMIT]]
+    events = [EventRow(r.seq, r.at, r.kind, r.node, _detail(r.detail)) for r in stored]
+    events += [EventRow(p["seq"], p["at"], p["kind"], p["node"], _detail(p["detail"])) for p in pending]
+    event_rows = events[:DETAIL_EVENT_LIMIT]
     path = build_path(((ev.kind, ev.node) for ev in event_rows), row.node)
     return CallDetail(
         call=_call_row(row, path),
@@ -404,15 +413,29 @@ def node_stats(
     planned = frozenset(planned_ends)
     c, e = CALLS.c, EVENTS.c
     started = and_(c.started_at >= since, _of(publication))
-    reached = union(
-        select(e.call_sid, e.node).join(CALLS, c.call_sid == e.call_sid).where(started, e.node != ""),
-        select(c.call_sid, c.node).where(started, c.node != ""),
-    ).subquery()
-    visits_q = select(reached.c.node, func.count()).group_by(reached.c.node).limit(GROUP_LIMIT)
+
+    def reached(*calls: ColumnElement[bool]) -> Any:
+        return union(
+            select(e.call_sid, e.node).join(CALLS, c.call_sid == e.call_sid).where(*calls, e.node != ""),
+            select(c.call_sid, c.node).where(*calls, c.node != ""),
+        ).subquery()
+
+    # Calls that ended are counted by the database.  Calls in progress (no more than are on the line)
+    # are counted here, with the nodes their trails reached besides their rows.
+    done = reached(started, c.status != IN_PROGRESS)
+    visits_q = select(done.c.node, func.count()).group_by(done.c.node).limit(GROUP_LIMIT)
+    live = reached(started, c.status == IN_PROGRESS)
     ended_q = select(c.node, func.count()).where(started, _has_ended(now)).group_by(c.node).limit(GROUP_LIMIT)
+
+    def read(conn: Connection) -> tuple[Counter[str], set[tuple[str, str]]]:
+        visits = Counter({str(node): int(n) for node, n in conn.execute(visits_q).all()})
+        return visits, {(str(sid), str(node)) for sid, node in conn.execute(select(live)).all()}
+
     with db.connection() as conn:
-        visits = {str(node): int(n) for node, n in conn.execute(visits_q).all()}
+        (visits, pairs), pending = read_with_trails(conn, [started], read)
         ended = {str(node): int(n) for node, n in conn.execute(ended_q).all()}
+    pairs |= {(p["call_sid"], p["node"]) for p in pending if p["node"]}
+    visits.update(node for _sid, node in pairs)
     stats = [
         NodeStat(node, max(visits.get(node, 0), ended.get(node, 0)), ended.get(node, 0), node in planned)
         for node in visits.keys() | ended.keys()
@@ -430,9 +453,10 @@ def transactions(db: Database, since: dt.datetime) -> list[OutcomeCount]:
         select(e.detail, func.count()).where(e.kind == "service", e.at >= since).group_by(e.detail).limit(GROUP_LIMIT)
     )
     with db.connection() as conn:
-        rows = conn.execute(query).all()
+        rows, pending = read_with_trails(conn, [], lambda on: on.execute(query).all())
+    counted = [*rows, *((p["detail"], 1) for p in pending if p["kind"] == "service" and p["at"] >= since)]
     counts: Counter[tuple[str, str]] = Counter()
-    for text, n in rows:
+    for text, n in counted:
         d = _detail(text)
         counts[(str(d.get("service", "?")), str(d.get("outcome", "?")))] += int(n)
     return [OutcomeCount(s, o, n) for (s, o), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1]))]
@@ -476,7 +500,9 @@ def overview(db: Database, since: dt.datetime, now: dt.datetime, planned_ends: I
         if planned:
             dropped_q = dropped_q.where(c.node.not_in(planned))
         dropped = conn.scalar(dropped_q) or 0
-        services = conn.scalar(select(func.count()).select_from(EVENTS).where(e.kind == "service", e.at >= since)) or 0
+        services_q = select(func.count()).select_from(EVENTS).where(e.kind == "service", e.at >= since)
+        stored, pending = read_with_trails(conn, [], lambda on: int(on.scalar(services_q) or 0))
+        services = stored + sum(1 for p in pending if p["kind"] == "service" and p["at"] >= since)
         mails = conn.scalar(select(func.count()).select_from(VOICEMAILS).where(v.created_at >= since)) or 0
     return Overview(int(calls), int(live), int(dropped), int(services), int(mails))
 
@@ -506,15 +532,19 @@ def visit_counts(url: str) -> dict[str, int]:
         with engine.connect() as conn:
             if not inspect(conn).has_table(EVENTS.name):
                 raise StoreUnavailable(f"the database {shown} has no call_events table (run: ivr db upgrade)")
-            rows = conn.execute(
-                select(EVENTS.c.node, func.count()).where(EVENTS.c.node != "").group_by(EVENTS.c.node)
-            ).all()
+            query = select(EVENTS.c.node, func.count()).where(EVENTS.c.node != "").group_by(EVENTS.c.node)
+            if any(column["name"] == "trail" for column in inspect(conn).get_columns(CALLS.name)):
+                rows, pending = read_with_trails(conn, [], lambda on: on.execute(query).all())
+            else:  # a database from before trails (ivr db upgrade adds them): every event is a row
+                rows, pending = conn.execute(query).all(), []
     except SQLAlchemyError as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise StoreUnavailable(f"cannot read call events from {shown}: {first}") from None
     finally:
         engine.dispose()
-    return {str(node): int(count) for node, count in rows}
+    counts = Counter({str(node): int(count) for node, count in rows})
+    counts.update(p["node"] for p in pending if p["node"])
+    return dict(counts)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("calls") as batch:
-        batch.drop_column("live_until")
-        batch.drop_column("publication")
+    # Not a batch: on SQLite that copies the table and drops the old one, and the drop would take
+    # every call event with it (ON DELETE CASCADE).  SQLite drops a plain column in place since 3.35.
+    op.drop_column("calls", "live_until")
+    op.drop_column("calls", "publication")
     op.drop_table("menu_publications")

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ivr.storage import reports
-from ivr.storage.calls import CallStore
+from ivr.storage.calls import _DETAIL, CallStore
 from ivr.storage.db import MIGRATIONS, Database
-from ivr.storage.trail import TRAIL_STEPS, read_with_trails
+from ivr.storage.trail import TRAIL_STEPS, encode, events_of, read_with_trails
 from tests.cards_support import db, db_url
 
 __all__ = ["db", "db_url"]  # fixtures, imported for pytest
@@ -205,3 +207,29 @@ def test_downgrading_writes_trails_out_as_rows_and_keeps_them(db: Database, to: 
     assert [tuple(r) for r in rows] == [(kind, node) for kind, node, _ in before]
     db.upgrade()
     assert store.events("CA1") == before
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=30)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 10**6),
+            st.datetimes(timezones=st.just(dt.UTC)),
+            _TEXT,
+            _TEXT,
+            st.dictionaries(_TEXT, _TEXT | st.integers() | st.none(), max_size=3),
+        ),
+        max_size=5,
+    )
+)
+def test_trail_lines_read_back_as_the_rows_they_stand_for(events: list[Any]) -> None:
+    rows = [
+        {"call_sid": "CA1", "seq": seq, "at": at, "kind": kind, "node": node, "detail": _DETAIL.encode(detail)}
+        for seq, at, kind, node, detail in events
+    ]
+    back = events_of("CA1", encode(rows))
+    # Kinds and node ids never hold tabs or line breaks; if one did, it would read back with spaces.
+    flat = str.maketrans("\t\n", "  ")
+    assert back == [r | {"kind": r["kind"].translate(flat), "node": r["node"].translate(flat)} for r in rows]

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from ivr.storage.base import UtcDateTime
-from ivr.storage.db import AlreadyStored, Database, StoreUnavailable
+from ivr.storage.db import AlreadyStored, Database, Prepared
 from ivr.storage.menus import LATEST
 from ivr.storage.models import CallEvent, CallRecord
 from ivr.storage.trail import due, encode, events_of, read_with_trails
@@ -40,8 +40,6 @@ ABANDONED = "abandoned"
 """The status the sweep gives a call whose status callback never came."""
 SWEEP_LIMIT = 100
 """Calls one sweep abandons at most, so a sweep run after a request stays short; the next takes the rest."""
-_ENDING_TRIES = 5
-"""Tries to store a call's end while its steps keep coming (each try loses only to a step saved meanwhile)."""
 
 _CALLS = cast(Table, CallRecord.__table__)
 _EVENTS = cast(Table, CallEvent.__table__)
@@ -82,6 +80,16 @@ _NEXT: dict[str, Any] = {
 _ADVANCE = update(_CALLS).where(*_STEP_OF).values(**_NEXT, trail=_CALLS.c.trail + bindparam("more"))
 _ADVANCE_EMPTYING = update(_CALLS).where(*_STEP_OF).values(**_NEXT, trail="")
 _TRAIL_AT = select(_CALLS.c.trail).where(*_STEP_OF).with_for_update()
+# A call's end (its status callback, or the sweep for a call idle since a step): the trail, locked
+# (on SQLite the write transaction's BEGIN IMMEDIATE holds every writer off), then the final update.
+_ENDING = select(_CALLS.c.step, _CALLS.c.trail).where(_CALLS.c.call_sid == bindparam("sid")).with_for_update()
+_IDLE_TRAIL = select(_CALLS.c.step, _CALLS.c.trail).where(*_STEP_OF).with_for_update()
+_END = (
+    update(_CALLS)
+    .where(_CALLS.c.call_sid == bindparam("sid"))
+    .values(status=bindparam("final_status"), duration=bindparam("final_duration"), state=bindparam("final_state"))
+    .values(last_twiml="", trail="", ended_at=bindparam("now"), updated_at=bindparam("now"))
+)
 _ADD_EVENTS = insert(_EVENTS).values(
     {name: bindparam(name) for name in ("call_sid", "seq", "at", "kind", "node", "detail")}
 )
@@ -99,6 +107,9 @@ class _HotPath:
         self.advance = db.prepare(_ADVANCE)
         self.advance_emptying = db.prepare(_ADVANCE_EMPTYING)
         self.trail_at = db.prepare(_TRAIL_AT)
+        self.ending = db.prepare(_ENDING)
+        self.idle_trail = db.prepare(_IDLE_TRAIL)
+        self.end = db.prepare(_END)
         self.add_events = db.prepare(_ADD_EVENTS)
         self.insert_call = db.prepare(_INSERT_CALL)
         # How the store keeps a moment (in UTC; on SQLite as the same text SQLAlchemy writes), done
@@ -331,27 +342,11 @@ class CallStore:
         The TwiML kept for replays goes: an ended call is answered with a hang-up,
         and its last document may read the caller's ID number back.
         """
-        calls = _CALLS.c
-        for _ in range(_ENDING_TRIES):
-            with self.db.connection() as conn:
-                found = conn.execute(
-                    select(calls.step, calls.trail).where(calls.call_sid == call_sid).with_for_update()
-                ).first()
-                if found is None:
-                    return False
-                step, trail = found
-                # Guarded by the trail read: a step saved meanwhile has a trail this one must not drop.
-                ended = conn.execute(
-                    update(_CALLS)
-                    .where(calls.call_sid == call_sid, calls.step == step, calls.trail == trail)
-                    .values(status=status[:20], duration=duration, state=state, last_twiml="", trail="")
-                    .values(ended_at=now, updated_at=now)
-                )
-                if ended.rowcount == 1:
-                    last = [("status", "", {"status": status, "duration": duration})]
-                    self._add_events(conn, [*events_of(call_sid, trail), *_event_rows(call_sid, step, now, last)])
-                    return True
-        raise StoreUnavailable(f"call {call_sid} kept moving while its end was stored; Twilio will retry")
+        hot = self._hot
+        values = {"sid": call_sid, "final_status": status[:20], "final_duration": duration, "final_state": state}
+        values["now"] = hot.moment(now)
+        last = [("status", "", {"status": status, "duration": duration})]
+        return self.db.write(lambda cur: self._end(cur, hot.ending, hot.end, values, last, now))
 
     # -- calls whose end never came, and old calls ------------------------------
 
@@ -375,22 +370,24 @@ class CallStore:
         Guarded by the step and the status, so when every worker sweeps at once
         each call is abandoned once, with one event.
         """
-        calls = _CALLS.c
-        guard = (calls.call_sid == call_sid, calls.step == expected_step, calls.status == IN_PROGRESS)
-        with self.db.connection() as conn:
-            trail = conn.execute(select(calls.trail).where(*guard).with_for_update()).scalar()
-            if trail is None:
-                return False
-            query = (
-                update(_CALLS)
-                .where(*guard, calls.trail == trail)
-                .values(status=ABANDONED, state=state, last_twiml="", trail="", ended_at=now, updated_at=now)
-            )
-            if conn.execute(query).rowcount != 1:
-                return False
-            last = [("status", "", {"status": ABANDONED, "idle_over": idle})]
-            self._add_events(conn, [*events_of(call_sid, trail), *_event_rows(call_sid, expected_step, now, last)])
-            return True
+        hot = self._hot
+        values = {"sid": call_sid, "expected": expected_step, "final_status": ABANDONED, "final_duration": None}
+        values.update(final_state=state, now=hot.moment(now))
+        last = [("status", "", {"status": ABANDONED, "idle_over": idle})]
+        return self.db.write(lambda cur: self._end(cur, hot.idle_trail, hot.end, values, last, now))
+
+    def _end(
+        self, cur: Any, trail_of: Prepared, end: Prepared, values: dict[str, Any], last: Events, now: dt.datetime
+    ) -> bool:
+        """End a call in the write transaction on ``cur``: its trail out as rows, then its last event."""
+        found = cur.execute(trail_of.sql, trail_of.args(values)).fetchone()
+        if found is None:
+            return False
+        step, trail = found
+        cur.execute(end.sql, end.args(values))
+        sid = values["sid"]
+        self._write_events(cur, [*events_of(sid, trail), *_event_rows(sid, step, now, last)])
+        return True
 
     def sweep(
         self, cutoff: dt.datetime, now: dt.datetime, forget: Callable[[str], str], limit: int = SWEEP_LIMIT

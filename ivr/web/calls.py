@@ -184,19 +184,20 @@ class CallRunner:
         False when the store does not know the call.  A callback for a status
         before the end (ringing, answered) changes nothing.
         """
-        sid = params["CallSid"]
-        status = params.get("CallStatus", "completed")
-        if status in ONGOING_STATUSES:
-            return self.store.load(sid) is not None
-        if status not in FINAL_STATUSES:
-            status = UNKNOWN_STATUS
-        duration = _bounded_int(params.get("CallDuration", ""), MAX_CALL_SECONDS)
-        stored = self.store.load(sid)
-        if stored is None:
-            return False
-        # A caller who hung up mid-entry may have left a password in the state.
-        left = forget_stored_secrets(stored.state)
-        return self.store.finish(sid, status, duration, self.clock(), state=left)
+        with self.store.db.held():  # the read and the write on this thread's kept connection, as a step's
+            sid = params["CallSid"]
+            status = params.get("CallStatus", "completed")
+            if status in ONGOING_STATUSES:
+                return self.store.lookup(sid).call is not None
+            if status not in FINAL_STATUSES:
+                status = UNKNOWN_STATUS
+            duration = _bounded_int(params.get("CallDuration", ""), MAX_CALL_SECONDS)
+            stored = self.store.lookup(sid).call
+            if stored is None:
+                return False
+            # A caller who hung up mid-entry may have left a password in the state.
+            left = forget_stored_secrets(stored.state)
+            return self.store.finish(sid, status, duration, self.clock(), state=left)
 
     def sweep(self, idle_timeout: float, limit: int = SWEEP_LIMIT) -> list[str]:
         """End the calls idle over ``idle_timeout`` seconds as abandoned (their status callback was lost).

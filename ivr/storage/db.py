@@ -388,7 +388,7 @@ class Database:
     def _checkout(self) -> Any:
         try:
             return self.engine.raw_connection()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, self._dbapi_error) as exc:  # the pool hands on a failed connect unwrapped
             raise StoreUnavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
 
     def prepare(self, statement: ClauseElement) -> Prepared:

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ivr.storage.base import Base
 
-__all__ = ["CallEvent", "CallRecord", "LoginFailure"]
+__all__ = ["IN_PROGRESS_ONLY", "CallEvent", "CallRecord", "LoginFailure"]
 
 
-_IN_PROGRESS = text("status = 'in-progress'")
+IN_PROGRESS_ONLY = text("status = 'in-progress'")
+"""The calls in progress, as the partial index of them says it: a query that says it alike can use the index."""
 
 
 class CallRecord(Base):
@@ -30,7 +31,7 @@ class CallRecord(Base):
     # The sweep of abandoned calls, the dashboard's live calls and the purge of old ones read by these.
     # Calls in progress are indexed by a column no step writes, so a step never touches an index.
     __table_args__ = (
-        Index("ix_calls_in_progress", "started_at", sqlite_where=_IN_PROGRESS, postgresql_where=_IN_PROGRESS),
+        Index("ix_calls_in_progress", "started_at", sqlite_where=IN_PROGRESS_ONLY, postgresql_where=IN_PROGRESS_ONLY),
         Index("ix_calls_ended_at", "ended_at"),
     )
 

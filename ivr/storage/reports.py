@@ -37,7 +37,7 @@ from ivr.storage.calls import IN_PROGRESS
 from ivr.storage.cards import AuditEntry, LossReport, Voicemail
 from ivr.storage.db import Database, StoreUnavailable
 from ivr.storage.models import CallEvent, CallRecord
-from ivr.storage.trail import read_with_trails
+from ivr.storage.trail import TrailEvent, read_with_trails
 
 __all__ = [
     "ALL_VERSIONS",
@@ -444,6 +444,11 @@ def node_stats(
     return stats
 
 
+def _services(pending: Iterable[TrailEvent], since: dt.datetime) -> list[TrailEvent]:
+    """The service outcomes since ``since`` among events still in trails."""
+    return [p for p in pending if p["kind"] == "service" and p["at"] >= since]
+
+
 def transactions(db: Database, since: dt.datetime) -> list[OutcomeCount]:
     """Service calls by service and outcome since ``since``, from the calls' ``service`` events."""
     e = EVENTS.c
@@ -454,7 +459,7 @@ def transactions(db: Database, since: dt.datetime) -> list[OutcomeCount]:
     )
     with db.connection() as conn:
         rows, pending = read_with_trails(conn, [], lambda on: on.execute(query).all())
-    counted = [*rows, *((p["detail"], 1) for p in pending if p["kind"] == "service" and p["at"] >= since)]
+    counted = [*rows, *((p["detail"], 1) for p in _services(pending, since))]
     counts: Counter[tuple[str, str]] = Counter()
     for text, n in counted:
         d = _detail(text)
@@ -502,7 +507,7 @@ def overview(db: Database, since: dt.datetime, now: dt.datetime, planned_ends: I
         dropped = conn.scalar(dropped_q) or 0
         services_q = select(func.count()).select_from(EVENTS).where(e.kind == "service", e.at >= since)
         stored, pending = read_with_trails(conn, [], lambda on: int(on.scalar(services_q) or 0))
-        services = stored + sum(1 for p in pending if p["kind"] == "service" and p["at"] >= since)
+        services = stored + len(_services(pending, since))
         mails = conn.scalar(select(func.count()).select_from(VOICEMAILS).where(v.created_at >= since)) or 0
     return Overview(int(calls), int(live), int(dropped), int(services), int(mails))
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, Table, literal_column, select
 from sqlalchemy.engine import Connection
 
-from ivr.storage.models import CallRecord
+from ivr.storage.models import IN_PROGRESS_ONLY, CallRecord
 
 __all__ = ["TRAIL_STEPS", "TrailEvent", "due", "encode", "events_of", "read_with_trails"]
 
@@ -87,8 +87,8 @@ def events_of(call_sid: str, trail: str) -> list[TrailEvent]:
     return rows
 
 
-# Written out, not bound, so SQLite sees the condition of the index of calls in progress and uses it.
-_HAS_TRAIL = (_CALLS.c.status == literal_column("'in-progress'"), _CALLS.c.trail != literal_column("''"))
+# The index's own condition, written out rather than bound, so SQLite sees it and uses the index.
+_HAS_TRAIL = (IN_PROGRESS_ONLY, _CALLS.c.trail != literal_column("''"))
 
 
 def _trails(conn: Connection, where: Sequence[ColumnElement[bool]]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from ivr.config import ConfigError
+from ivr.storage.writers import BACKSTOP_PAGES, Checkpointer, WriterQueue
 
 __all__ = ["MIGRATIONS", "AlreadyStored", "Database", "Prepared", "StoreUnavailable"]
 
@@ -45,45 +46,6 @@ _FORKED_AWAY: list[Any] = []
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or refused the work; the back end's fault."""
-
-
-class WriterQueue:
-    """Writers to one SQLite file take turns here, so a waiting one wakes the moment the lock is free.
-
-    SQLite lets one writer in at a time; the others, told the file is busy,
-    sleep and try again (a millisecond, then longer), which under load costs
-    far more than the write itself.  Queued on a lock file (every process on
-    the host) and a thread lock (every thread of one process, which share the
-    file's lock), they wait in the kernel instead and go in one after another.
-    Anything that writes without queueing still meets SQLite's busy timeout.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self._threads = threading.Lock()
-        self._file = None
-        if path is not None:
-            with contextlib.suppress(OSError):  # no lock file: SQLite's busy timeout still orders the writers
-                self._file = open(path, "a+")  # noqa: SIM115 - held for the life of the process
-
-    def acquire(self) -> None:
-        """Wait for this writer's turn."""
-        self._threads.acquire()
-        if self._file is not None:
-            with contextlib.suppress(OSError):  # the lock file went bad: the busy timeout still applies
-                fcntl.flock(self._file, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        """Let the next writer in."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._threads.release()
-
-    def close(self) -> None:
-        """Close the lock file (a process that forked closes its parent's copy: its own queues anew)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class _Held:
@@ -236,7 +198,8 @@ class Database:
                 if self._queue is None or self._queue_pid != pid:
                     if self._queue is not None:
                         self._queue.close()
-                    self._queue = WriterQueue(self._queue_path())
+                    path = self._queue_path()
+                    self._queue = WriterQueue(path, None if path is None else Checkpointer(self._own_connection))
                     self._queue_pid = pid
         return self._queue
 
@@ -368,8 +331,12 @@ class Database:
                 self._drop_kept()
                 kept = None
         if kept is None:
-            conn = self._checkout()
-            conn.detach()  # out of the pool for good: the pool makes others as it needs them
+            conn = self._own_connection()
+            if self.is_sqlite and self._writers.checkpoints is not None:
+                # Its writes are queued, so the checkpointer copies them back; its own commits only if it falls behind.
+                cur = conn.cursor()
+                cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+                cur.close()
             kept = local.kept = _Kept(conn)
             local.used = time.monotonic()
             with self._lock:
@@ -384,6 +351,12 @@ class Database:
             with self._lock:
                 self._kept_all.discard(kept.closer)
             kept.closer()
+
+    def _own_connection(self) -> Any:
+        """A connection out of the pool for good (the pool makes others as it needs them)."""
+        conn = self._checkout()
+        conn.detach()
+        return conn
 
     def _checkout(self) -> Any:
         try:

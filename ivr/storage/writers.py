@@ -1,0 +1,144 @@
+"""How writers share one SQLite file: they take turns, and a thread of their own checkpoints after them.
+
+SQLite in WAL mode appends each commit to the write-ahead log and copies the
+log back into the database (a *checkpoint*) when it has grown past 1,000
+pages, inside the commit that crossed the line: that writer copies the pages
+and waits for the disk to flush them, tens of milliseconds, while every
+writer queued behind it waits too.  Under a steady stream of steps that is
+a stall every few hundred steps, and it is what a caller's slowest steps
+were made of.  :class:`Checkpointer` does the copying in a thread beside the
+writers instead, a *passive* checkpoint, which takes no lock a writer or a
+reader needs, so no step waits for the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BACKSTOP_PAGES", "Checkpointer", "WriterQueue"]
+
+log = logging.getLogger("ivr.storage")
+
+BACKSTOP_PAGES = 10_000
+"""Log pages past which a checkpointed connection's commit still checkpoints (the thread fell behind or stopped)."""
+
+
+class Checkpointer:
+    """Copies an SQLite file's write-ahead log back into the database in a thread, after writes.
+
+    :meth:`wrote` (a flag set, on every write) starts the thread if it is not
+    running; every :attr:`interval` seconds that something was written it runs
+    ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of its own, and it ends
+    after :attr:`idle_rounds` intervals with nothing written, so a process that
+    stopped writing keeps no thread.  The connections it stands in for keep
+    SQLite's own checkpoint at :data:`BACKSTOP_PAGES`.
+    """
+
+    interval = 0.5
+    idle_rounds = 20
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._lock = threading.Lock()
+        self._written = False
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def wrote(self) -> None:
+        """Something was committed: checkpoint it soon."""
+        self._written = True
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._stopped.is_set():
+                    self._thread = threading.Thread(target=self._run, name="ivr-checkpoint", daemon=True)
+                    self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread (at its next wake-up; a checkpoint under way finishes)."""
+        self._stopped.set()
+
+    def _run(self) -> None:
+        conn = None
+        idle = 0
+        failing = False
+        try:
+            while not self._stopped.wait(self.interval):
+                if not self._written:
+                    idle += 1
+                    if idle >= self.idle_rounds:
+                        return
+                    continue
+                idle, self._written = 0, False
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    cur = conn.cursor()
+                    cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    cur.fetchall()
+                    cur.close()
+                    failing = False
+                except Exception as exc:  # any failure: the commits' own checkpoint (the backstop) still runs
+                    if not failing:
+                        log.warning("checkpoint failed, the writers' own checkpoint stands in: %s", exc)
+                    failing = True
+                    with contextlib.suppress(Exception):
+                        if conn is not None:
+                            conn.close()
+                    conn = None
+        finally:
+            with self._lock:
+                self._thread = None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+
+class WriterQueue:
+    """Writers to one SQLite file take turns here, so a waiting one wakes the moment the lock is free.
+
+    SQLite lets one writer in at a time; the others, told the file is busy,
+    sleep and try again (a millisecond, then longer), which under load costs
+    far more than the write itself.  Queued on a lock file (every process on
+    the host) and a thread lock (every thread of one process, which share the
+    file's lock), they wait in the kernel instead and go in one after another.
+    Anything that writes without queueing still meets SQLite's busy timeout.
+    """
+
+    def __init__(self, path: Path | None, checkpoints: Checkpointer | None = None) -> None:
+        self._threads = threading.Lock()
+        self._file = None
+        self.checkpoints = checkpoints
+        """Told of every write once its writer lets go (None: SQLite checkpoints as it commits)."""
+        if path is not None:
+            with contextlib.suppress(OSError):  # no lock file: SQLite's busy timeout still orders the writers
+                self._file = open(path, "a+")  # noqa: SIM115 - held for the life of the process
+
+    def acquire(self) -> None:
+        """Wait for this writer's turn."""
+        self._threads.acquire()
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # the lock file went bad: the busy timeout still applies
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+        if self.checkpoints is not None:
+            self.checkpoints.wrote()
+
+    def close(self) -> None:
+        """Close the lock file and stop the checkpoints (a process that forked closes its parent's copies)."""
+        if self.checkpoints is not None:
+            self.checkpoints.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

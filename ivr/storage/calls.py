@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal_column, select, update
 
 from ivr.storage.base import UtcDateTime
 from ivr.storage.db import AlreadyStored, Database, Prepared
@@ -63,6 +63,9 @@ _LATEST = select(LATEST.label("number")).subquery()
 _LOOKUP = select(_LATEST.c.number, *_CALL_COLUMNS).select_from(
     _LATEST.outerjoin(_CALLS, _CALLS.c.call_sid == bindparam("sid"))
 )
+# On SQLite the row's rowid comes too, so the step's update finds the row in the table's own tree
+# instead of through the index by CallSid first (after another worker's commit, every page is read afresh).
+_LOOKUP_KEYED = _LOOKUP.add_columns(literal_column("calls.rowid"))
 _STEP_OF = (
     _CALLS.c.call_sid == bindparam("sid"),
     _CALLS.c.step == bindparam("expected"),
@@ -78,6 +81,7 @@ _NEXT: dict[str, Any] = {
 }
 # Most steps append their events to the call's trail; every TRAIL_STEPS-th writes the trail out as rows.
 _ADVANCE = update(_CALLS).where(*_STEP_OF).values(**_NEXT, trail=_CALLS.c.trail + bindparam("more"))
+_ADVANCE_KEYED = _ADVANCE.where(literal_column("calls.rowid") == bindparam("key"))
 _ADVANCE_EMPTYING = update(_CALLS).where(*_STEP_OF).values(**_NEXT, trail="")
 _TRAIL_AT = select(_CALLS.c.trail).where(*_STEP_OF).with_for_update()
 # A call's end (its status callback, or the sweep for a call idle since a step): the trail, locked
@@ -103,8 +107,10 @@ class _HotPath:
     """What every webhook runs, compiled once for the store's database and run on the driver's cursor."""
 
     def __init__(self, db: Database) -> None:
-        self.lookup = db.prepare(_LOOKUP)
+        keyed = db.is_sqlite  # elsewhere rows have no such key: StoredCall.key stays None
+        self.lookup = db.prepare(_LOOKUP_KEYED if keyed else _LOOKUP)
         self.advance = db.prepare(_ADVANCE)
+        self.advance_keyed = db.prepare(_ADVANCE_KEYED) if keyed else self.advance
         self.advance_emptying = db.prepare(_ADVANCE_EMPTYING)
         self.trail_at = db.prepare(_TRAIL_AT)
         self.ending = db.prepare(_ENDING)
@@ -130,6 +136,8 @@ class StoredCall(NamedTuple):
     caller: str
     publication: int | None = None
     """The published menu the call keeps (None: the menu file)."""
+    key: int | None = None
+    """Where the store keeps the row, for a quicker update (SQLite's rowid, as :meth:`CallStore.lookup` read it)."""
 
 
 class Lookup(NamedTuple):
@@ -275,10 +283,12 @@ class CallStore:
         now: dt.datetime,
         live_until: dt.datetime | None = None,
         events: Events = (),
+        key: int | None = None,
     ) -> bool:
         """Save the call's next state if it is still in progress and nobody has moved it since ``expected_step``.
 
-        ``live_until``: when what the call now waits for is over (None: ``now``).
+        ``live_until``: when what the call now waits for is over (None: ``now``); ``key``:
+        the call's :attr:`StoredCall.key`, if known.
         """
         hot = self._hot
         at = hot.moment(now)
@@ -296,9 +306,11 @@ class CallStore:
         rows = _event_rows(call_sid, expected_step, now, events)
         if not due(expected_step + 1):
             params["more"] = encode(rows)
+            statement = hot.advance if key is None else hot.advance_keyed
+            params["key"] = key
 
             def advance(cur: Any) -> bool:
-                cur.execute(hot.advance.sql, hot.advance.args(params))
+                cur.execute(statement.sql, statement.args(params))
                 return bool(cur.rowcount == 1)
 
             return self.db.write(advance)

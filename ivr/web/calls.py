@@ -169,6 +169,7 @@ class CallRunner:
             now=now,
             live_until=now + dt.timedelta(seconds=wait),
             events=turn.events,
+            key=stored.key,
         )
         if not saved:
             # Another worker answered this step first (answer as it did), or the call ended meanwhile.

@@ -1,4 +1,7 @@
-"""A call's newest events wait in its row (its trail) and go out as rows together; nothing is lost or doubled."""
+"""A call's newest events wait in its row (its trail) and go out as rows together; nothing is lost or doubled.
+
+And a step finds its row by the key its lookup read.
+"""
 
 from __future__ import annotations
 
@@ -233,3 +236,30 @@ def test_trail_lines_read_back_as_the_rows_they_stand_for(events: list[Any]) -> 
     # Kinds and node ids never hold tabs or line breaks; if one did, it would read back with spaces.
     flat = str.maketrans("\t\n", "  ")
     assert back == [r | {"kind": r["kind"].translate(flat), "node": r["node"].translate(flat)} for r in rows]
+
+
+def _advance_keyed(store: CallStore, sid: str, step: int, key: int | None) -> bool:
+    return store.advance(sid, step, node="next", state="{}", twiml="<Response/>", now=T0, key=key)
+
+
+def test_a_step_saves_by_the_key_its_lookup_read_and_never_into_another_call(db: Database) -> None:
+    store = CallStore(db)
+    _begin(store, "CA1")
+    _begin(store, "CA2")
+    one, two = store.lookup("CA1").call, store.lookup("CA2").call
+    assert one is not None and two is not None
+    if db.is_sqlite:
+        assert isinstance(one.key, int) and one.key != two.key
+    else:
+        assert one.key is None and two.key is None  # PostgreSQL finds the row by its CallSid alone
+
+    # A key that is not the call's saves nothing, to either call.
+    if two.key is not None:
+        assert not _advance_keyed(store, "CA1", 1, two.key)
+        assert [store.lookup(sid).call.step for sid in ("CA1", "CA2")] == [1, 1]  # type: ignore[union-attr]
+
+    assert _advance_keyed(store, "CA1", 1, one.key)
+    after = store.lookup("CA1").call
+    assert after is not None and (after.step, after.last_twiml, after.key) == (2, "<Response/>", one.key)
+    assert not _advance_keyed(store, "CA1", 1, one.key)  # a replayed step: still guarded by the step number
+    assert _advance_keyed(store, "CA1", 2, None)  # without the key, found by its CallSid

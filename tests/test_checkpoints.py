@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ivr.storage.db import Database
-from ivr.storage.writers import BACKSTOP_PAGES, Checkpointer
+from ivr.storage.writers import BACKSTOP_PAGES, RESTART_PAGES, Checkpointer
 
 
 def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
@@ -29,8 +29,9 @@ def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
 class _Recorder:
     """A connection that records what it is asked to run (and can fail its first tries)."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, pages: int = 10) -> None:
         self.ran: list[str] = []
+        self.pages = pages
         self.failures = failures
         self.closed = 0
 
@@ -54,8 +55,8 @@ class _Cursor:
     def execute(self, sql: str) -> None:
         self.conn.ran.append(sql)
 
-    def fetchall(self) -> list[Any]:
-        return []
+    def fetchone(self) -> tuple[int, int, int]:
+        return (0, self.conn.pages, self.conn.pages)  # busy, pages in the log, pages copied
 
     def close(self) -> None:
         pass
@@ -95,6 +96,32 @@ def test_a_failing_checkpoint_is_logged_once_and_tried_again_after_the_next_writ
     checkpoints.close()
     warnings = [r for r in caplog.records if "checkpoint failed" in r.getMessage()]
     assert len(warnings) == 1 and "disk I/O error" in warnings[0].getMessage()
+
+
+class _Turns:
+    """A writers' queue that records its turns into the connection's log."""
+
+    def __init__(self, conn: _Recorder) -> None:
+        self.conn = conn
+
+    def acquire(self) -> None:
+        self.conn.ran.append("turn")
+
+    def release(self, *, quietly: bool = False) -> None:
+        self.conn.ran.append(f"done, quietly={quietly}")
+
+
+@pytest.mark.usefixtures("quick")
+def test_a_long_log_is_finished_in_the_writers_turn_so_it_starts_over() -> None:
+    short, long = _Recorder(pages=RESTART_PAGES), _Recorder(pages=RESTART_PAGES + 1)
+    for conn in (short, long):
+        checkpoints = Checkpointer(conn.connect, _Turns(conn))  # type: ignore[arg-type]
+        checkpoints.wrote()
+        assert _until(lambda conn=conn: len(conn.ran) >= (1 if conn is short else 4))  # type: ignore[misc]
+        checkpoints.close()
+    passive = "PRAGMA wal_checkpoint(PASSIVE)"
+    assert short.ran == [passive]  # a short log waits for the next round, no writer held up
+    assert long.ran == [passive, "turn", passive, "done, quietly=True"]
 
 
 @pytest.mark.usefixtures("quick")

@@ -28,7 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from ivr.config import ConfigError
-from ivr.storage.writers import BACKSTOP_PAGES, Checkpointer, WriterQueue
+from ivr.storage.writers import BACKSTOP_PAGES, WriterQueue
 
 __all__ = ["MIGRATIONS", "AlreadyStored", "Database", "Prepared", "StoreUnavailable"]
 
@@ -199,7 +199,7 @@ class Database:
                     if self._queue is not None:
                         self._queue.close()
                     path = self._queue_path()
-                    self._queue = WriterQueue(path, None if path is None else Checkpointer(self._own_connection))
+                    self._queue = WriterQueue(path, None if path is None else self._own_connection)
                     self._queue_pid = pid
         return self._queue
 

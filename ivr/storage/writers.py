@@ -9,6 +9,13 @@ a stall every few hundred steps, and it is what a caller's slowest steps
 were made of.  :class:`Checkpointer` does the copying in a thread beside the
 writers instead, a *passive* checkpoint, which takes no lock a writer or a
 reader needs, so no step waits for the disk.
+
+A passive checkpoint alone never lets the log start over, though: writers keep
+appending while it copies, so it never finds the whole log copied, and the log
+would grow until the commits' own checkpoint (:data:`BACKSTOP_PAGES`) took a
+long stall.  So once the log is longer than :data:`RESTART_PAGES`, the thread
+copies the few pages written meanwhile in the writers' turn, and the next
+writer starts the log over from its beginning.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKSTOP_PAGES", "Checkpointer", "WriterQueue"]
+__all__ = ["BACKSTOP_PAGES", "RESTART_PAGES", "Checkpointer", "WriterQueue"]
 
 log = logging.getLogger("ivr.storage")
 
 BACKSTOP_PAGES = 10_000
 """Log pages past which a checkpointed connection's commit still checkpoints (the thread fell behind or stopped)."""
+RESTART_PAGES = 1_000
+"""Log pages past which the thread finishes its checkpoint in the writers' turn, so the log starts over."""
 
 
 class Checkpointer:
@@ -34,8 +43,9 @@ class Checkpointer:
 
     :meth:`wrote` (a flag set, on every write) starts the thread if it is not
     running; every :attr:`interval` seconds that something was written it runs
-    ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of its own, and it ends
-    after :attr:`idle_rounds` intervals with nothing written, so a process that
+    ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of its own (again in
+    ``queue``'s turn when the log is long), and it ends after
+    :attr:`idle_rounds` intervals with nothing written, so a process that
     stopped writing keeps no thread.  The connections it stands in for keep
     SQLite's own checkpoint at :data:`BACKSTOP_PAGES`.
     """
@@ -43,8 +53,9 @@ class Checkpointer:
     interval = 0.5
     idle_rounds = 20
 
-    def __init__(self, connect: Callable[[], Any]) -> None:
+    def __init__(self, connect: Callable[[], Any], queue: WriterQueue | None = None) -> None:
         self._connect = connect
+        self._queue = queue
         self._lock = threading.Lock()
         self._written = False
         self._thread: threading.Thread | None = None
@@ -78,10 +89,12 @@ class Checkpointer:
                 try:
                     if conn is None:
                         conn = self._connect()
-                    cur = conn.cursor()
-                    cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    cur.fetchall()
-                    cur.close()
+                    if _checkpoint(conn) > RESTART_PAGES and self._queue is not None:
+                        self._queue.acquire()
+                        try:
+                            _checkpoint(conn)  # only what was written since: quick, and then the log starts over
+                        finally:
+                            self._queue.release(quietly=True)
                     failing = False
                 except Exception as exc:  # any failure: the commits' own checkpoint (the backstop) still runs
                     if not failing:
@@ -99,6 +112,15 @@ class Checkpointer:
                     conn.close()
 
 
+def _checkpoint(conn: Any) -> int:
+    """A passive checkpoint on ``conn``; how many pages the log held."""
+    cur = conn.cursor()
+    cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    row = cur.fetchone()
+    cur.close()
+    return int(row[1]) if row else 0
+
+
 class WriterQueue:
     """Writers to one SQLite file take turns here, so a waiting one wakes the moment the lock is free.
 
@@ -110,10 +132,10 @@ class WriterQueue:
     Anything that writes without queueing still meets SQLite's busy timeout.
     """
 
-    def __init__(self, path: Path | None, checkpoints: Checkpointer | None = None) -> None:
+    def __init__(self, path: Path | None, connect: Callable[[], Any] | None = None) -> None:
         self._threads = threading.Lock()
         self._file = None
-        self.checkpoints = checkpoints
+        self.checkpoints = None if connect is None else Checkpointer(connect, self)
         """Told of every write once its writer lets go (None: SQLite checkpoints as it commits)."""
         if path is not None:
             with contextlib.suppress(OSError):  # no lock file: SQLite's busy timeout still orders the writers
@@ -126,13 +148,13 @@ class WriterQueue:
             with contextlib.suppress(OSError):  # the lock file went bad: the busy timeout still applies
                 fcntl.flock(self._file, fcntl.LOCK_EX)
 
-    def release(self) -> None:
-        """Let the next writer in."""
+    def release(self, *, quietly: bool = False) -> None:
+        """Let the next writer in (``quietly``: nothing was written to checkpoint)."""
         if self._file is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._file, fcntl.LOCK_UN)
         self._threads.release()
-        if self.checkpoints is not None:
+        if self.checkpoints is not None and not quietly:
             self.checkpoints.wrote()
 
     def close(self) -> None:

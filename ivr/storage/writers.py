@@ -83,7 +83,10 @@ class Checkpointer:
                 if not self._written:
                     idle += 1
                     if idle >= self.idle_rounds:
-                        return
+                        with self._lock:  # a write from now on starts a new thread; one before it keeps this one
+                            if not self._written:
+                                self._thread = None
+                                return
                     continue
                 idle, self._written = 0, False
                 try:
@@ -106,7 +109,8 @@ class Checkpointer:
                     conn = None
         finally:
             with self._lock:
-                self._thread = None
+                if self._thread is threading.current_thread():
+                    self._thread = None
             if conn is not None:
                 with contextlib.suppress(Exception):
                     conn.close()

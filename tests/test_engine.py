@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.engine import (
     CallStarted,
@@ -253,6 +255,40 @@ def test_the_stored_state_holds_every_field_and_reads_back_the_same(small: Engin
     assert set(json.loads(text)) == {f.name for f in dataclasses.fields(CallState)}
     assert CallState.from_json(text) == state
     assert "李" in text  # kept as it is, not escaped
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)  # what a form decodes to: no lone surrogates
+_NAMES = st.lists(_TEXT, max_size=3).map(tuple)
+
+
+@given(
+    state=st.builds(
+        CallState,
+        menu_id=_TEXT,
+        menu_version=_TEXT,
+        node=_TEXT,
+        awaiting=st.sampled_from(["digits", "confirm", "service", "transfer", "recording", "ended"]),
+        language=_TEXT,
+        vars=st.dictionaries(_TEXT, _TEXT, max_size=4),
+        secret=_NAMES,
+        no_input=st.integers(0, 9),
+        invalid=st.integers(0, 9),
+        heard=_NAMES,
+        trail=_NAMES,
+        repeats=st.integers(0, 9),
+    ),
+    node=_TEXT,
+)
+def test_any_state_is_stored_as_the_json_it_is_and_read_back_the_same(state: CallState, node: str) -> None:
+    import dataclasses
+    import json
+
+    text = state.to_json()
+    fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(CallState)}
+    assert json.loads(text) == json.loads(json.dumps(fields, ensure_ascii=False))
+    assert CallState.from_json(text) == state
+    moved = state.evolve(node=node, no_input=state.no_input + 1)
+    assert moved == dataclasses.replace(state, node=node, no_input=state.no_input + 1)
 
 
 def test_service_failure_drops_passwords(small: Engine) -> None:

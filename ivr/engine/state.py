@@ -6,9 +6,8 @@ a shared store: :meth:`CallState.to_json` and :meth:`CallState.from_json`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -61,8 +60,10 @@ class CallState:
     """How many times in a row the call has entered ``node`` (a menu may limit it, as Studio does)."""
 
     def evolve(self, **changes: Any) -> CallState:
-        """A copy with ``changes``."""
-        return replace(self, **changes)
+        """A copy with ``changes`` (every step makes one: ``dataclasses.replace`` inspects the fields each time)."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update(changes)
+        return CallState(**values)
 
     def redacted_vars(self) -> dict[str, str]:
         """The variables with secrets starred out and ID numbers masked, for logs."""
@@ -77,23 +78,8 @@ class CallState:
         return out
 
     def to_json(self) -> str:
-        """The state as JSON text, for a store (every step writes one: built field by field, not by ``asdict``)."""
-        return _ENCODER.encode(
-            {
-                "menu_id": self.menu_id,
-                "menu_version": self.menu_version,
-                "node": self.node,
-                "awaiting": self.awaiting,
-                "language": self.language,
-                "vars": self.vars,
-                "secret": self.secret,
-                "no_input": self.no_input,
-                "invalid": self.invalid,
-                "heard": self.heard,
-                "trail": self.trail,
-                "repeats": self.repeats,
-            }
-        )
+        """The state as JSON text, for a store (every step writes one: pydantic's serializer, twice json's speed)."""
+        return _ADAPTER.dump_json(self).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CallState:
@@ -105,5 +91,4 @@ class CallState:
 
 
 _ADAPTER = TypeAdapter(CallState)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""Made once: ``json.dumps`` with options makes a new encoder each call."""
+_FIELDS = tuple(f.name for f in fields(CallState))

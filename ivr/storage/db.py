@@ -28,7 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from ivr.config import ConfigError
-from ivr.storage.writers import BACKSTOP_PAGES, WriterQueue
+from ivr.storage.writers import WriterQueue
 
 __all__ = ["MIGRATIONS", "AlreadyStored", "Database", "Prepared", "StoreUnavailable"]
 
@@ -332,11 +332,8 @@ class Database:
                 kept = None
         if kept is None:
             conn = self._own_connection()
-            if self.is_sqlite and self._writers.checkpoints is not None:
-                # Its writes are queued, so the checkpointer copies them back; its own commits only if it falls behind.
-                cur = conn.cursor()
-                cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-                cur.close()
+            if self.is_sqlite:
+                self._writers.take_in(conn)  # a webhook's writes queue, and the checkpointer copies them back
             kept = local.kept = _Kept(conn)
             local.used = time.monotonic()
             with self._lock:

@@ -161,6 +161,13 @@ class WriterQueue:
         if self.checkpoints is not None and not quietly:
             self.checkpoints.wrote()
 
+    def take_in(self, conn: Any) -> None:
+        """Leave the commits of ``conn`` (its writes queue here) to the checkpointer, up to the backstop."""
+        if self.checkpoints is not None:
+            cur = conn.cursor()
+            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            cur.close()
+
     def close(self) -> None:
         """Close the lock file and stop the checkpoints (a process that forked closes its parent's copies)."""
         if self.checkpoints is not None:
